@@ -1,0 +1,190 @@
+"""Attribution (归因): channel, business line, product and the responsible department.
+
+The ``rules`` engine walks the service matrix: department keywords and product aliases found
+in the text (weighted by how specific they are), the submitted business line and product,
+the root-cause labels a department owns (an app crash is the app team's, whatever product the
+customer was using), and the similarity of the complaint to each department's profile.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from graph.schema import Attribution, Complaint, DepartmentScore, Evidence, RootCause
+from tools.cues import CueIndex
+from tools.matrix import Department
+
+if TYPE_CHECKING:
+    from graph.deps import Deps
+
+W_KEYWORDS = 1.0
+W_LABEL = 0.9
+W_FIELDS = 0.5
+W_EMBED = 0.6
+EMBED_TEMPERATURE = 0.02
+
+
+@dataclass
+class AttributionIndex:
+    departments: list[Department]
+    keywords: CueIndex
+    keyword_weight: dict[str, float]
+    products: CueIndex
+    product_owner: dict[str, tuple[str, str, str | None]]
+    channel_of: dict[str, str]
+    channels_in_text: CueIndex
+    line_of: dict[str, str]
+    label_owners: dict[str, list[str]]
+    profiles: np.ndarray
+
+
+def build_attribution_index(deps: Deps) -> AttributionIndex:
+    """Compile the matrix into matchers and load department profile vectors."""
+    m = deps.matrix
+    depts = m.departments
+    owners = Counter(k.lower() for d in depts for k in set(d.keywords))
+    # A keyword several departments share says little about which one owns the complaint.
+    weight = {k: 1.0 / owners[k] for k in owners}
+    products: dict[str, list[str]] = {}
+    product_owner: dict[str, tuple[str, str, str | None]] = {}
+    for d in depts:
+        for p in d.products:
+            key = f"{d.id}|{p.name}"
+            products[key] = [p.name, *p.aliases]
+            product_owner[key] = (d.id, p.name, p.business_line)
+    channel_of = {c.id.lower(): c.id for c in m.channels}
+    channel_of.update({a.lower(): c.id for c in m.channels for a in c.aliases})
+    line_of = {b.id.lower(): b.id for b in m.business_lines}
+    line_of.update({a.lower(): b.id for b in m.business_lines for a in b.aliases})
+    label_owners: dict[str, list[str]] = {}
+    for d in depts:
+        for lab in d.owns_labels:
+            label_owners.setdefault(lab, []).append(d.id)
+    ids, vecs, _ = deps.store.all_vectors("service_matrix")
+    order = {f"dept:{d.id}": i for i, d in enumerate(depts)}
+    profiles = np.zeros((len(depts), vecs.shape[1] if len(vecs) else deps.embedder.dim), dtype=np.float32)
+    for ident, vec in zip(ids, vecs, strict=True):
+        if ident in order:
+            profiles[order[ident]] = vec
+    return AttributionIndex(
+        departments=depts,
+        keywords=CueIndex({d.id: d.keywords for d in depts}, check_denial=False),
+        keyword_weight=weight,
+        products=CueIndex(products, check_denial=False),
+        product_owner=product_owner,
+        channel_of=channel_of,
+        channels_in_text=CueIndex({c.id: c.aliases for c in m.channels}, check_denial=False),
+        line_of=line_of,
+        label_owners=label_owners,
+        profiles=profiles,
+    )
+
+
+def canonical_channel(index: AttributionIndex, value: str) -> str | None:
+    """Map a submitted channel (or an alias of one) to the matrix's channel id."""
+    return index.channel_of.get(value.strip().lower())
+
+
+def _softmax(row: np.ndarray) -> np.ndarray:
+    z = (row - row.max()) / EMBED_TEMPERATURE
+    e = np.exp(z)
+    return e / e.sum()
+
+
+def attribute_rules(
+    complaints: list[Complaint], vectors: np.ndarray, causes: list[RootCause], deps: Deps
+) -> list[Attribution]:
+    """The offline engine: score every department for every complaint and keep the best."""
+    index: AttributionIndex = deps.indexes["attribution"]
+    depts = index.departments
+    pos = {d.id: i for i, d in enumerate(depts)}
+    sims = vectors @ index.profiles.T if len(vectors) else np.zeros((0, len(depts)))
+    out = []
+    for i, c in enumerate(complaints):
+        folded = c.text.lower()
+        scores = np.zeros(len(depts))
+        evidence: list[Evidence] = []
+        kw_hits = index.keywords.find(folded)
+        for dept_id, matches in kw_hits.items():
+            mass = sum(index.keyword_weight.get(cue, 1.0) for cue in {m.cue for m in matches})
+            scores[pos[dept_id]] += W_KEYWORDS * (1 - math.exp(-0.9 * mass))
+            evidence += [
+                Evidence(text=m.cue, start=m.start, end=m.end, supports=dept_id) for m in matches[:2]
+            ]
+        prod_hits = index.products.find(folded)
+        best_product: tuple[str, str | None, int] | None = None
+        for key, matches in prod_hits.items():
+            dept_id, name, line = index.product_owner[key]
+            scores[pos[dept_id]] += 0.5 * W_KEYWORDS
+            evidence.append(
+                Evidence(text=matches[0].cue, start=matches[0].start, end=matches[0].end, supports=dept_id)
+            )
+            length = max(len(m.cue) for m in matches)
+            if best_product is None or length > best_product[2]:
+                best_product = (name, line, length)
+        submitted_line = index.line_of.get(c.business_line.lower()) if c.business_line else None
+        for d in depts:
+            if submitted_line and submitted_line in d.business_lines:
+                scores[pos[d.id]] += W_FIELDS * (1.0 / max(1, len(d.business_lines)))
+            if c.product and any(p.name in c.product or c.product in p.name for p in d.products):
+                scores[pos[d.id]] += W_FIELDS
+        cause = causes[i]
+        if cause.l2:
+            for dept_id in index.label_owners.get(cause.l2, []):
+                scores[pos[dept_id]] += W_LABEL * (0.5 + 0.5 * cause.confidence)
+            for sec in cause.secondary:
+                for dept_id in index.label_owners.get(sec.label, []):
+                    scores[pos[dept_id]] += 0.3 * W_LABEL
+        if len(sims):
+            scores += W_EMBED * _softmax(sims[i])
+        order = np.argsort(-scores)
+        top, second = float(scores[order[0]]), float(scores[order[1]]) if len(order) > 1 else 0.0
+        dept = depts[int(order[0])]
+        confidence = 1 / (1 + math.exp(-4 * (top - second))) if top > 0 else 0.0
+        confidence *= min(1.0, 0.5 + top / 2)
+        channel, source = _channel(index, c, folded)
+        product = c.product or (best_product[0] if best_product else None)
+        line = submitted_line or (best_product[1] if best_product and best_product[1] else None)
+        if line is None and dept.business_lines:
+            line = dept.business_lines[0]
+        out.append(
+            Attribution(
+                channel=channel,
+                channel_source=source,  # type: ignore[arg-type]
+                business_line=line,
+                product=product,
+                department_id=dept.id,
+                department=dept.name,
+                owner_role=dept.owner_role,
+                confidence=round(min(0.99, confidence), 3),
+                alternatives=[
+                    DepartmentScore(department_id=depts[int(j)].id, score=round(float(scores[j]), 3))
+                    for j in order[1:3]
+                    if scores[j] > 0
+                ],
+                evidence=[e for e in evidence if e.supports == dept.id][:4],
+            )
+        )
+    return out
+
+
+def _channel(index: AttributionIndex, c: Complaint, folded: str) -> tuple[str | None, str]:
+    if c.channel:
+        return c.channel, "field"
+    hits = index.channels_in_text.find(folded)
+    if hits:
+        first = min(hits, key=lambda k: hits[k][0].start)
+        return first, "text"
+    return None, "unknown"
+
+
+def attribute(
+    complaints: list[Complaint], vectors: np.ndarray, causes: list[RootCause], deps: Deps
+) -> list[Attribution]:
+    """Attribute complaints with the configured engine (``rules`` until an LLM is configured)."""
+    return attribute_rules(complaints, vectors, causes, deps)

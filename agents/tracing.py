@@ -1,0 +1,176 @@
+"""Root-cause tracing (溯源): sentiment, 人机物法环 dimension, L2/L3 labels, grade, evidence.
+
+The ``rules`` engine reads the taxonomy data dictionary: each L2 label is scored by its cue
+phrases found in the text (with denials such as "不是…" cancelling a cue) and by how close
+the complaint's vector lies to the label's exemplars and definition; the two are blended.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from graph.schema import Complaint, Evidence, LabelScore, RootCause, Sentiment
+from tools.cues import CueIndex, Match
+from tools.sentiment import SentimentAnalyzer
+from tools.taxonomy import GRADES, Grade, Label
+
+if TYPE_CHECKING:
+    from graph.deps import Deps
+
+CUE_WEIGHT = 0.55
+EMBED_WEIGHT = 0.45
+EMBED_TEMPERATURE = 0.015
+SECONDARY_RATIO = 0.6
+
+
+@dataclass
+class TracingIndex:
+    """Everything tracing needs, prepared once per process."""
+
+    labels: list[Label]
+    cues: CueIndex
+    l3: dict[str, CueIndex]
+    exemplars: np.ndarray
+    exemplar_label: np.ndarray
+    grade_rules: CueIndex
+    grade_rule_names: dict[str, tuple[Grade, str]]
+    negative_hints: CueIndex
+    sentiment: SentimentAnalyzer
+
+
+def build_tracing_index(deps: Deps) -> TracingIndex:
+    """Compile cue matchers and load exemplar vectors from the knowledge store."""
+    labels = deps.taxonomy.labels
+    position = {lab.id: i for i, lab in enumerate(labels)}
+    _ids, vecs, metas = deps.store.all_vectors("taxonomy")
+    keep = [i for i, m in enumerate(metas) if m.get("label") in position]
+    rules = {f"rule{i}": (r.grade, r.name) for i, r in enumerate(deps.scoring.grades.rules)}
+    return TracingIndex(
+        labels=labels,
+        cues=CueIndex({lab.id: lab.cues for lab in labels}),
+        l3={lab.id: CueIndex({x.name: x.cues for x in lab.l3}) for lab in labels if lab.l3},
+        exemplars=vecs[keep],
+        exemplar_label=np.array([position[metas[i]["label"]] for i in keep], dtype=int),
+        grade_rules=CueIndex({f"rule{i}": r.cues for i, r in enumerate(deps.scoring.grades.rules)}),
+        grade_rule_names=rules,
+        negative_hints=CueIndex({"neg": deps.taxonomy.negative_hints}),
+        sentiment=SentimentAnalyzer(deps.lexicon),
+    )
+
+
+def _cue_strength(matches: list[Match]) -> float:
+    # Distinct cues count; longer cues are more specific and count for more.
+    total = sum(min(1.0, 0.45 + 0.12 * len(c)) for c in {m.cue for m in matches})
+    return 1 - math.exp(-1.1 * total)
+
+
+def _label_similarity(index: TracingIndex, vectors: np.ndarray) -> np.ndarray:
+    """Per complaint and label: mean of the two best exemplar similarities."""
+    n, k = len(vectors), len(index.labels)
+    out = np.zeros((n, k), dtype=np.float32)
+    if n == 0 or len(index.exemplars) == 0:
+        return out
+    sims = vectors @ index.exemplars.T
+    for j in range(k):
+        cols = sims[:, index.exemplar_label == j]
+        if cols.shape[1] == 0:
+            continue
+        top = np.sort(cols, axis=1)[:, -2:]
+        out[:, j] = top.mean(axis=1)
+    return out
+
+
+def _softmax(row: np.ndarray, temperature: float) -> np.ndarray:
+    z = (row - row.max()) / temperature
+    e = np.exp(z)
+    return e / e.sum()
+
+
+def _grade(index: TracingIndex, folded: str, label: Label | None) -> tuple[Grade, str, list[Match]]:
+    hits = index.grade_rules.find(folded)
+    ranked = sorted(hits, key=lambda key: GRADES.index(index.grade_rule_names[key][0]))
+    if ranked:
+        grade, name = index.grade_rule_names[ranked[0]]
+        default = label.default_grade if label else "一般"
+        if GRADES.index(default) < GRADES.index(grade) and default != "特急":
+            return default, f"标签默认等级（{label.id if label else ''}）", hits[ranked[0]]
+        return grade, f"规则：{name}", hits[ranked[0]]
+    if label is None:
+        return "一般", "非投诉类声音", []
+    # Fund-safety grade needs evidence of money at risk; without it a 特急 label means 紧急.
+    if label.default_grade == "特急":
+        return "紧急", f"标签默认等级（{label.id}），未见资金损失证据", []
+    return label.default_grade, f"标签默认等级（{label.id}）", []
+
+
+def trace_rules(complaints: list[Complaint], vectors: np.ndarray, deps: Deps) -> list[RootCause]:
+    """The offline engine: trace each complaint from cues, exemplars and the lexicon."""
+    index: TracingIndex = deps.indexes["tracing"]
+    sims = _label_similarity(index, vectors)
+    results = []
+    for i, c in enumerate(complaints):
+        folded = c.text.lower()
+        cue_hits = index.cues.find(folded)
+        cue = np.array([_cue_strength(cue_hits.get(lab.id, [])) for lab in index.labels])
+        emb = _softmax(sims[i], EMBED_TEMPERATURE) if len(index.exemplars) else np.zeros(len(cue))
+        combined = CUE_WEIGHT * cue + EMBED_WEIGHT * emb
+        order = np.argsort(-combined)
+        best = int(order[0])
+        label = index.labels[best]
+        senti = index.sentiment.score(c.text)
+        has_cue = bool(cue_hits)
+        negative = senti.polarity == "negative" or (
+            senti.polarity == "neutral" and (has_cue or index.negative_hints.any(folded))
+        )
+        grade, reason, grade_hits = _grade(index, folded, label if negative else None)
+        secondary = [
+            LabelScore(
+                label=index.labels[j].id,
+                dimension=index.labels[j].dimension,
+                score=round(float(combined[j]), 3),
+            )
+            for j in order[1:4]
+            if combined[j] >= SECONDARY_RATIO * combined[best] and cue[j] > 0
+        ]
+        l3 = None
+        if label.id in index.l3:
+            l3_hits = index.l3[label.id].find(folded)
+            if l3_hits:
+                l3 = max(l3_hits, key=lambda k: len(l3_hits[k]))
+        evidence = [
+            Evidence(text=m.cue, start=m.start, end=m.end, supports=lab_id)
+            for lab_id in [label.id] + [s.label for s in secondary]
+            for m in cue_hits.get(lab_id, [])[:3]
+        ] + [
+            Evidence(text=m.cue, start=m.start, end=m.end, supports=f"grade:{grade}") for m in grade_hits[:2]
+        ]
+        confidence = float(combined[best]) / max(float(combined[best] + combined[order[1]]), 1e-9)
+        results.append(
+            RootCause(
+                dimension=label.dimension,
+                l2=label.id,
+                l3=l3,
+                confidence=round(min(0.99, confidence * (0.6 + 0.4 * cue[best])), 3),
+                secondary=secondary,
+                sentiment=Sentiment(
+                    polarity=senti.polarity,  # type: ignore[arg-type]
+                    score=senti.score,
+                    intensity=senti.intensity,
+                    emotion=senti.emotion,  # type: ignore[arg-type]
+                ),
+                is_negative_voice=negative,
+                grade=grade,
+                grade_reason=reason,
+                evidence=evidence,
+            )
+        )
+    return results
+
+
+def trace(complaints: list[Complaint], vectors: np.ndarray, deps: Deps) -> list[RootCause]:
+    """Trace root causes with the configured engine (``rules`` until an LLM is configured)."""
+    return trace_rules(complaints, vectors, deps)

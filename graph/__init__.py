@@ -1,0 +1,1 @@
+"""VOC Tracer: graph."""

@@ -1,0 +1,211 @@
+"""Wiring: ingest -> [attribute_and_trace per chunk] -> analyze -> [remediate per problem] -> report."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from datetime import date, datetime
+from typing import Any, Literal
+
+import numpy as np
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Send
+
+from agents.analysis import PRIORITIES, Item, analyze_items
+from agents.attribution import attribute
+from agents.remediation import propose
+from agents.tracing import trace
+from graph.deps import Deps
+from graph.schema import (
+    Attribution,
+    Complaint,
+    ComplaintResult,
+    Problem,
+    Proposal,
+    RootCause,
+    RunStats,
+)
+from graph.state import BatchState, ChunkTask, RemediationTask
+from tools.embeddings import from_bytes, to_bytes
+
+
+def ingest(state: BatchState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    """Complaints arrive validated and masked (see run.py); record the batch's reference date."""
+    latest = max(
+        (c["received_at"] for c in state.get("complaints", []) if c.get("received_at")), default=None
+    )
+    as_of = datetime.fromisoformat(latest).date() if latest else date.today()
+    return {"as_of": as_of.isoformat()}
+
+
+def route_chunks(state: BatchState, runtime: Runtime[Deps]) -> list[Send] | Literal["analyze"]:
+    """Fan out one task per chunk of complaints, or go straight on when there are none."""
+    complaints = state.get("complaints", [])
+    if not complaints:
+        return "analyze"
+    size = runtime.context.settings.chunk_size
+    return [
+        Send("attribute_and_trace", ChunkTask(chunk=i // size, complaints=complaints[i : i + size]))
+        for i in range(0, len(complaints), size)
+    ]
+
+
+def attribute_and_trace(task: ChunkTask, runtime: Runtime[Deps]) -> dict[str, Any]:
+    """Embed a chunk once, trace each complaint's root cause, then attribute its owner."""
+    deps = runtime.context
+    complaints = [Complaint.model_validate(c) for c in task["complaints"]]
+    t0 = time.perf_counter()
+    vectors = deps.embedder.embed([c.text for c in complaints], kind="query")
+    t1 = time.perf_counter()
+    causes = trace(complaints, vectors, deps)
+    t2 = time.perf_counter()
+    owners = attribute(complaints, vectors, causes, deps)
+    t3 = time.perf_counter()
+    processed = [
+        {
+            "id": c.id,
+            "root_cause": rc.model_dump(mode="json"),
+            "attribution": at.model_dump(mode="json"),
+            "vector": to_bytes(v),
+            "engine": "rules",
+        }
+        for c, rc, at, v in zip(complaints, causes, owners, vectors, strict=True)
+    ]
+    return {
+        "processed": processed,
+        "timings": {"embed": t1 - t0, "trace": t2 - t1, "attribute": t3 - t2},
+    }
+
+
+def analyze(state: BatchState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    """Score, cluster and rank; priorities come from the configured matrix only."""
+    t0 = time.perf_counter()
+    deps = runtime.context
+    by_id = {p["id"]: p for p in state.get("processed", [])}
+    items = []
+    for raw in state.get("complaints", []):
+        p = by_id[raw["id"]]
+        items.append(
+            Item(
+                complaint=Complaint.model_validate(raw),
+                attribution=Attribution.model_validate(p["attribution"]),
+                cause=RootCause.model_validate(p["root_cause"]),
+                vector=from_bytes(p["vector"]),
+            )
+        )
+    out = analyze_items(items, deps)
+    results = [
+        ComplaintResult(
+            id=it.complaint.id,
+            row=it.complaint.row,
+            text=it.complaint.text,
+            period=it.complaint.period,
+            customer_segment=it.complaint.customer_segment,
+            attribution=it.attribution,
+            root_cause=it.cause,
+            severity=out.severities[it.complaint.id],
+            priority=out.priorities[it.complaint.id],
+            problem_id=out.problem_of.get(it.complaint.id),
+            duplicate_of=it.complaint.duplicate_of,
+            engine=by_id[it.complaint.id]["engine"],
+        ).model_dump(mode="json")
+        for it in items
+    ]
+    return {
+        "results": results,
+        "problems": [p.model_dump(mode="json") for p in out.problems],
+        "label_spikes": [s.model_dump(mode="json") for s in out.label_spikes],
+        "centroids": {pid: to_bytes(v) for pid, v in out.centroids.items()},
+        "timings": {"analyze": time.perf_counter() - t0},
+    }
+
+
+def route_problems(state: BatchState, runtime: Runtime[Deps]) -> list[Send] | Literal["report"]:
+    """Fan out one remediation task per top problem at or above the configured priority."""
+    limits = runtime.context.scoring.remediation
+    cutoff = PRIORITIES.index(limits.min_priority)
+    chosen = [p for p in state.get("problems", []) if PRIORITIES.index(p["priority"]) <= cutoff]
+    chosen = chosen[: limits.max_proposals]
+    if not chosen:
+        return "report"
+    return [
+        Send(
+            "remediate",
+            RemediationTask(problem=p, centroid=state["centroids"][p["id"]], as_of=state["as_of"]),
+        )
+        for p in chosen
+    ]
+
+
+def remediate(task: RemediationTask, runtime: Runtime[Deps]) -> dict[str, Any]:
+    """Write the remediation proposal for one problem."""
+    t0 = time.perf_counter()
+    problem = Problem.model_validate(task["problem"])
+    proposal = propose(
+        problem, from_bytes(task["centroid"]), date.fromisoformat(task["as_of"]), runtime.context
+    )
+    return {
+        "proposals": [proposal.model_dump(mode="json")],
+        "timings": {"remediate": time.perf_counter() - t0},
+    }
+
+
+def report(state: BatchState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    """Attach proposals to their problems and compute the run statistics."""
+    deps = runtime.context
+    proposals = {p["problem_id"]: Proposal.model_validate(p) for p in state.get("proposals", [])}
+    problems = []
+    for raw in state.get("problems", []):
+        prob = Problem.model_validate(raw)
+        prob.proposal = proposals.get(prob.id)
+        problems.append(prob.model_dump(mode="json"))
+    results = state.get("results", [])
+    errors = state.get("errors", [])
+    engines = Counter(r["engine"] for r in results)
+    periods = sorted({r["period"] for r in results if r.get("period")})
+    counts = {
+        "received": state.get("received", 0),
+        "accepted": len(results),
+        "rejected": sum(1 for e in errors if e.get("severity", "error") == "error"),
+        "warnings": sum(1 for e in errors if e.get("severity") == "warning"),
+        "negative_voices": sum(1 for r in results if r["root_cause"]["is_negative_voice"]),
+        "duplicates": sum(1 for r in results if r.get("duplicate_of")),
+        "grouped": sum(1 for r in results if r.get("problem_id")),
+        "problems": len(problems),
+        "proposals": len(proposals),
+        "pii_masked": sum(c.get("pii_masked", 0) for c in state.get("complaints", [])),
+    }
+    stats = RunStats(
+        batch_id=state["batch_id"],
+        source=state.get("source"),
+        started_at=datetime.fromisoformat(state["started_at"]),
+        counts=counts,
+        timings=state.get("timings", {}),
+        engine_use=dict(engines),
+        versions=deps.versions,
+        periods=periods,
+    )
+    return {"problems": problems, "stats": stats.model_dump(mode="json")}
+
+
+def build_graph(checkpointer: Any = None) -> Any:
+    """Compile the batch graph; pass a checkpointer to make runs resumable."""
+    builder = StateGraph(BatchState, context_schema=Deps)
+    builder.add_node(ingest)
+    builder.add_node(attribute_and_trace)
+    builder.add_node(analyze)
+    builder.add_node(remediate)
+    builder.add_node(report)
+    builder.add_edge(START, "ingest")
+    builder.add_conditional_edges("ingest", route_chunks, ["attribute_and_trace", "analyze"])
+    builder.add_edge("attribute_and_trace", "analyze")
+    builder.add_conditional_edges("analyze", route_problems, ["remediate", "report"])
+    builder.add_edge("remediate", "report")
+    builder.add_edge("report", END)
+    return builder.compile(checkpointer=checkpointer)
+
+
+def results_vectors(state: BatchState) -> dict[str, np.ndarray]:
+    """Complaint vectors from a finished state, for callers that want to reuse them."""
+    return {p["id"]: from_bytes(p["vector"]) for p in state.get("processed", [])}

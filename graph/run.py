@@ -1,0 +1,132 @@
+"""``run_batch``: the one entry into the core for every door (CLI, HTTP, MCP)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from agents.attribution import canonical_channel
+from graph.build import build_graph
+from graph.deps import Deps
+from graph.schema import (
+    BatchResult,
+    Complaint,
+    ComplaintResult,
+    LabelSpike,
+    Problem,
+    RowError,
+    RunStats,
+)
+from tools.ingest import RawRow, prepare
+
+Progress = Callable[[str, int, int], None]
+STAGES = ("ingest", "attribute_and_trace", "analyze", "remediate", "report")
+
+
+def batch_id_for(complaints: list[Complaint], deps: Deps) -> str:
+    """A deterministic id from the accepted (masked) content and the data versions, so
+    rerunning the same input resumes or reuses its checkpoint instead of starting over."""
+    h = hashlib.sha256()
+    for c in complaints:
+        h.update(c.model_dump_json().encode())
+    h.update(json.dumps(deps.versions, sort_keys=True).encode())
+    return "b-" + h.hexdigest()[:16]
+
+
+@contextmanager
+def open_checkpointer(deps: Deps) -> Iterator[SqliteSaver]:
+    """The SQLite checkpointer under ``VOC_HOME``; one thread per batch."""
+    deps.settings.home.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(deps.settings.checkpoint_db), check_same_thread=False)
+    try:
+        yield SqliteSaver(conn)
+    finally:
+        conn.close()
+
+
+def run_batch(
+    rows: list[RawRow],
+    deps: Deps,
+    *,
+    source: str | None = None,
+    batch_id: str | None = None,
+    fresh: bool = False,
+    on_progress: Progress | None = None,
+) -> BatchResult:
+    """Validate, mask and analyse a batch; resume it from its checkpoint if it was interrupted."""
+    t0 = time.perf_counter()
+    index = deps.indexes["attribution"]
+    complaints, errors = prepare(
+        rows,
+        canonical_channel=lambda v: canonical_channel(index, v),
+        max_text_chars=deps.settings.max_text_chars,
+    )
+    prepare_seconds = time.perf_counter() - t0
+    batch_id = batch_id or batch_id_for(complaints, deps)
+    total = len(complaints)
+    config: dict[str, Any] = {
+        "configurable": {"thread_id": batch_id},
+        "recursion_limit": deps.settings.recursion_limit,
+        "max_concurrency": deps.settings.max_concurrency,
+    }
+    with open_checkpointer(deps) as saver:
+        graph = build_graph(saver)
+        if fresh:
+            saver.delete_thread(batch_id)
+        snapshot = graph.get_state(config)
+        finished = bool(snapshot.values.get("stats")) and not snapshot.next
+        resumed = bool(snapshot.next)
+        if not finished:
+            done = len(snapshot.values.get("processed", []))
+            if on_progress:
+                on_progress("attribute_and_trace", done, total)
+            payload = (
+                None
+                if resumed
+                else {
+                    "batch_id": batch_id,
+                    "started_at": datetime.now(UTC).isoformat(),
+                    "source": source,
+                    "received": len(rows),
+                    "complaints": [c.model_dump(mode="json") for c in complaints],
+                    "errors": [e.model_dump(mode="json") for e in errors],
+                    "timings": {"ingest": prepare_seconds},
+                }
+            )
+            for update in graph.stream(
+                payload, config, context=deps, stream_mode="updates", durability="sync"
+            ):
+                for node, value in update.items():
+                    if node == "attribute_and_trace" and value:
+                        done += len(value.get("processed", []))
+                        if on_progress:
+                            on_progress(node, done, total)
+                    elif on_progress and node in STAGES:
+                        on_progress(node, 1, 1)
+        state = graph.get_state(config).values
+    return _result(state, time.perf_counter() - t0, resumed)
+
+
+def _result(state: dict[str, Any], seconds: float, resumed: bool) -> BatchResult:
+    stats = RunStats.model_validate(state["stats"])
+    stats.finished_at = datetime.now(UTC)
+    stats.seconds = round(seconds, 3)
+    accepted = stats.counts.get("accepted", 0)
+    stats.complaints_per_second = round(accepted / seconds, 2) if seconds > 0 else 0.0
+    stats.resumed = resumed
+    return BatchResult(
+        batch_id=state["batch_id"],
+        results=[ComplaintResult.model_validate(r) for r in state.get("results", [])],
+        problems=[Problem.model_validate(p) for p in state.get("problems", [])],
+        label_spikes=[LabelSpike.model_validate(s) for s in state.get("label_spikes", [])],
+        errors=[RowError.model_validate(e) for e in state.get("errors", [])],
+        stats=stats,
+    )

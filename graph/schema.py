@@ -1,0 +1,263 @@
+"""Domain models shared by every door (CLI, HTTP, MCP) and both engines."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from tools.knowledge import HandlingClass, Level, Priority
+from tools.taxonomy import Grade
+
+Engine = Literal["rules", "llm"]
+Polarity = Literal["negative", "neutral", "positive"]
+Emotion = Literal["anger", "anxiety", "disappointment", "satisfaction", "none"]
+
+
+class Complaint(BaseModel):
+    """An accepted complaint after validation, normalisation and personal-data masking."""
+
+    id: str = Field(description="The complaint id as submitted.")
+    row: int = Field(description="1-based row number in the submitted batch.")
+    text: str = Field(description="Complaint text, NFKC-normalised and personal-data masked.")
+    channel: str | None = Field(None, description="Intake channel as submitted, if any.")
+    received_at: datetime | None = Field(None, description="When the complaint was received.")
+    period: str | None = Field(None, description="Month of receipt, YYYY-MM, used for spikes.")
+    customer_id: str | None = Field(
+        None, description="Customer identifier (masked if it held personal data)."
+    )
+    customer_segment: str | None = Field(None, description="Customer segment, e.g. 老年客户.")
+    business_line: str | None = Field(None, description="Business line as submitted, if any.")
+    product: str | None = Field(None, description="Product as submitted, if any.")
+    metadata: dict[str, str] = Field(default_factory=dict, description="Free metadata, masked.")
+    duplicate_of: str | None = Field(None, description="Id of an earlier near-identical complaint.")
+    pii_masked: int = Field(0, description="How many personal-data values were masked.")
+
+
+class RowError(BaseModel):
+    """A rejected (or warned) row: where and why, never the submitted text."""
+
+    row: int = Field(description="1-based row (or line) number in the submitted batch.")
+    id: str | None = Field(None, description="The row's id if it could be read.")
+    field: str = Field(description="The field at fault.")
+    reason: str = Field(description="What is wrong and how to fix it.")
+    severity: Literal["error", "warning"] = Field("error", description="error rows are not analysed.")
+
+
+class Evidence(BaseModel):
+    """A span of the (masked) complaint text that supports a conclusion."""
+
+    text: str = Field(description="The matched words.")
+    start: int = Field(description="Start offset in the complaint text.")
+    end: int = Field(description="End offset (exclusive).")
+    supports: str = Field(description="What it supports, e.g. a department id or label id.")
+
+
+class DepartmentScore(BaseModel):
+    department_id: str
+    score: float
+
+
+class Attribution(BaseModel):
+    """Who owns the complaint, according to the service matrix."""
+
+    channel: str | None = Field(description="Canonical intake channel, or null when unknown.")
+    channel_source: Literal["field", "text", "unknown"] = Field(description="Where the channel came from.")
+    business_line: str | None = Field(description="Business line.")
+    product: str | None = Field(description="Product or service item.")
+    department_id: str = Field(description="Responsible department id from the service matrix.")
+    department: str = Field(description="Responsible department name.")
+    owner_role: str = Field(description="Owner role in that department.")
+    confidence: float = Field(ge=0, le=1, description="Confidence in the department, 0-1.")
+    alternatives: list[DepartmentScore] = Field(default_factory=list, description="Runner-up departments.")
+    evidence: list[Evidence] = Field(default_factory=list, description="Matched words behind the decision.")
+
+
+class Sentiment(BaseModel):
+    polarity: Polarity = Field(description="negative, neutral or positive.")
+    score: float = Field(ge=-1, le=1, description="-1 very negative .. 1 very positive.")
+    intensity: float = Field(ge=0, le=1, description="Emotional intensity, 0-1.")
+    emotion: Emotion = Field(description="Dominant emotion.")
+
+
+class LabelScore(BaseModel):
+    label: str = Field(description="Taxonomy L2 id, e.g. 机-面客系统.")
+    dimension: str = Field(description="L1 dimension: 人 机 物 法 环.")
+    score: float = Field(description="Combined cue and exemplar score, 0-1.")
+
+
+class RootCause(BaseModel):
+    """Why it happened: 人机物法环 dimension, L2/L3 labels, sentiment, grade and evidence."""
+
+    dimension: str | None = Field(description="Primary dimension, null for non-complaints.")
+    l2: str | None = Field(description="Primary L2 label id.")
+    l3: str | None = Field(None, description="L3 label name when a finer cue matched.")
+    confidence: float = Field(ge=0, le=1, description="Confidence in the primary label.")
+    secondary: list[LabelScore] = Field(default_factory=list, description="Other labels that apply.")
+    sentiment: Sentiment
+    is_negative_voice: bool = Field(description="Counts as a negative voice for analysis.")
+    grade: Grade = Field(description="Complaint grade 特急 > 紧急 > 重要 > 一般.")
+    grade_reason: str = Field(description="Which rule set the grade.")
+    evidence: list[Evidence] = Field(default_factory=list, description="Cue matches in the text.")
+
+
+class Severity(BaseModel):
+    score: float = Field(ge=0, le=100, description="Severity 0-100.")
+    level: Level = Field(description="high, medium or low after the configured cut points.")
+    factors: dict[str, float] = Field(description="Each factor's 0-1 value.")
+
+
+class ComplaintResult(BaseModel):
+    """One line of results.jsonl."""
+
+    id: str
+    row: int
+    text: str = Field(description="Masked complaint text.")
+    period: str | None = None
+    customer_segment: str | None = None
+    attribution: Attribution
+    root_cause: RootCause
+    severity: Severity
+    priority: Priority = Field(description="P1 (critical) .. P4 (low).")
+    problem_id: str | None = Field(None, description="Common problem this complaint belongs to.")
+    duplicate_of: str | None = None
+    engine: Engine = "rules"
+    engine_note: str | None = Field(None, description="Why a fallback engine was used, if it was.")
+
+
+class Impact(BaseModel):
+    score: float = Field(ge=0, le=100)
+    level: Level
+    complaints: int
+    customers: int
+    share: float = Field(description="Share of the batch's negative voices.")
+    current_period: str | None = None
+    current: int = 0
+    previous: int = 0
+    growth: float | None = Field(None, description="current/previous; null without a previous period.")
+    escalation_share: float = 0
+    vulnerable_share: float = 0
+    repeat_customers: int = 0
+    amount_at_stake: float = Field(0, description="Yuan mentioned in member complaints, summed.")
+    factors: dict[str, float] = Field(default_factory=dict)
+
+
+class Spike(BaseModel):
+    period: str
+    current: int
+    previous: int
+    ratio: float
+    z: float
+
+
+class Representative(BaseModel):
+    id: str
+    text: str
+
+
+class Measure(BaseModel):
+    text: str
+    term: Literal["short", "long"]
+    sources: list[str] = Field(default_factory=list, description="Ids of cases or entries it came from.")
+
+
+class Metric(BaseModel):
+    name: str
+    unit: str
+    baseline: float | None = Field(description="Current value; null when it must be collected first.")
+    target: float | None
+    how: str
+
+
+class SourceRef(BaseModel):
+    id: str
+    kind: Literal["knowledge", "case"]
+    title: str
+    score: float = Field(description="Retrieval similarity.")
+
+
+class Proposal(BaseModel):
+    """A remediation proposal for one common problem."""
+
+    problem_id: str
+    title: str
+    owner_department_id: str
+    owner_department: str
+    owner_role: str
+    handling_class: HandlingClass
+    handling_reason: str
+    goals: list[str]
+    measures: list[Measure]
+    deadline: date
+    review_date: date
+    metrics: list[Metric]
+    sources: list[SourceRef]
+    engine: Engine = "rules"
+
+
+class Problem(BaseModel):
+    """A common problem: a cluster of similar negative voices, scored and ranked."""
+
+    id: str
+    rank: int
+    name: str
+    keywords: list[str]
+    dimension: str
+    l2: str
+    department_id: str
+    department: str
+    owner_role: str
+    grade: Grade
+    severity: float
+    severity_level: Level
+    impact: Impact
+    priority: Priority
+    member_ids: list[str]
+    representatives: list[Representative]
+    label_mix: dict[str, int]
+    department_mix: dict[str, int]
+    channel_mix: dict[str, int]
+    period_counts: dict[str, int]
+    spike: Spike | None = None
+    proposal: Proposal | None = None
+
+
+class LabelSpike(BaseModel):
+    """A root-cause label whose volume jumped against the previous period."""
+
+    label: str
+    period: str
+    current: int
+    previous: int
+    ratio: float
+    z: float
+
+
+class RunStats(BaseModel):
+    """run.json: counts, timings and engine use."""
+
+    batch_id: str
+    source: str | None = None
+    started_at: datetime
+    finished_at: datetime | None = None
+    seconds: float = 0
+    complaints_per_second: float = 0
+    counts: dict[str, int]
+    timings: dict[str, float]
+    engine_use: dict[str, int]
+    fallbacks: int = 0
+    versions: dict[str, str]
+    periods: list[str] = Field(default_factory=list)
+    resumed: bool = False
+
+
+class BatchResult(BaseModel):
+    """Everything a batch produced."""
+
+    batch_id: str
+    results: list[ComplaintResult]
+    problems: list[Problem]
+    label_spikes: list[LabelSpike] = Field(default_factory=list)
+    errors: list[RowError]
+    stats: RunStats
