@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import numpy as np
@@ -176,10 +176,16 @@ def report(state: BatchState, runtime: Runtime[Deps]) -> dict[str, Any]:
         "proposals": len(proposals),
         "pii_masked": sum(c.get("pii_masked", 0) for c in state.get("complaints", [])),
     }
+    started = datetime.fromisoformat(state["started_at"])
+    finished = datetime.now(UTC)
+    seconds = max((finished - started).total_seconds(), 1e-6)
     stats = RunStats(
         batch_id=state["batch_id"],
         source=state.get("source"),
-        started_at=datetime.fromisoformat(state["started_at"]),
+        started_at=started,
+        finished_at=finished,
+        seconds=round(seconds, 3),
+        complaints_per_second=round(len(results) / seconds, 2),
         counts=counts,
         timings=state.get("timings", {}),
         engine_use=dict(engines),

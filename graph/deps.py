@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,9 @@ from tools.store import Doc, KnowledgeStore, Source, make_client
 from tools.taxonomy import Taxonomy, load_taxonomy
 
 REPO_DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+DATA_FILES = ("service_matrix", "taxonomy", "knowledge", "cases", "scoring", "remediation", "lexicon")
 
 
 class Settings(BaseSettings):
@@ -170,6 +174,7 @@ def make_deps(
     settings: Settings | None = None,
     embedder: Embedder | None = None,
     build_store: bool = True,
+    on_build: Callable[[str, int], None] | None = None,
 ) -> Deps:
     """Load data files, open the store (building stale collections) and warm the indexes."""
     from agents.attribution import build_attribution_index
@@ -182,7 +187,7 @@ def make_deps(
     client = make_client(settings.chroma_dir, settings.chroma_url)
     store = KnowledgeStore(client, embedder, _sources(settings, data))
     if build_store:
-        store.ensure_built()
+        store.ensure_built(progress=on_build)
     versions = {
         "service_matrix": data["matrix"].version,
         "taxonomy": data["taxonomy"].version,
@@ -192,6 +197,8 @@ def make_deps(
         "remediation": data["remediation"].version,
         "lexicon": data["lexicon"].version,
         "embedder": embedder.name,
+        # Content digest of every data file: a batch analysed with other data is another batch.
+        "data_digest": file_digest(*(settings.path(n) for n in DATA_FILES)),
     }
     deps = Deps(
         settings=settings,

@@ -63,6 +63,7 @@ def run_batch(
 ) -> BatchResult:
     """Validate, mask and analyse a batch; resume it from its checkpoint if it was interrupted."""
     t0 = time.perf_counter()
+    started_at = datetime.now(UTC).isoformat()
     index = deps.indexes["attribution"]
     complaints, errors = prepare(
         rows,
@@ -93,7 +94,7 @@ def run_batch(
                 if resumed
                 else {
                     "batch_id": batch_id,
-                    "started_at": datetime.now(UTC).isoformat(),
+                    "started_at": started_at,
                     "source": source,
                     "received": len(rows),
                     "complaints": [c.model_dump(mode="json") for c in complaints],
@@ -112,16 +113,13 @@ def run_batch(
                     elif on_progress and node in STAGES:
                         on_progress(node, 1, 1)
         state = graph.get_state(config).values
-    return _result(state, time.perf_counter() - t0, resumed)
+    return _result(state, resumed=resumed, reused=finished)
 
 
-def _result(state: dict[str, Any], seconds: float, resumed: bool) -> BatchResult:
+def _result(state: dict[str, Any], *, resumed: bool, reused: bool) -> BatchResult:
     stats = RunStats.model_validate(state["stats"])
-    stats.finished_at = datetime.now(UTC)
-    stats.seconds = round(seconds, 3)
-    accepted = stats.counts.get("accepted", 0)
-    stats.complaints_per_second = round(accepted / seconds, 2) if seconds > 0 else 0.0
     stats.resumed = resumed
+    stats.reused = reused
     return BatchResult(
         batch_id=state["batch_id"],
         results=[ComplaintResult.model_validate(r) for r in state.get("results", [])],

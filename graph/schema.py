@@ -249,7 +249,8 @@ class RunStats(BaseModel):
     fallbacks: int = 0
     versions: dict[str, str]
     periods: list[str] = Field(default_factory=list)
-    resumed: bool = False
+    resumed: bool = Field(False, description="This run continued an interrupted batch from its checkpoint.")
+    reused: bool = Field(False, description="The batch had already finished; its stored result was returned.")
 
 
 class BatchResult(BaseModel):

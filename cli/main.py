@@ -1,0 +1,263 @@
+"""The ``voc`` command line: analyse complaint batches, run the demo, manage the knowledge store."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from graph.deps import REPO_DATA, Deps, Settings, make_deps
+from graph.run import run_batch
+from graph.schema import BatchResult
+from tools.datafile import DataFileError
+from tools.ingest import InputFileError, read_rows
+from tools.report import write_outputs
+
+app = typer.Typer(
+    name="voc",
+    help=(
+        "VOC Tracer (客户声音溯源): turn complaint batches into owned, explained, prioritised "
+        "problems with remediation proposals. Runs offline by default.\n\n"
+        "Start with `voc demo`, then `voc analyze your_batch.csv --out reports/`."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+kb_app = typer.Typer(
+    help="Inspect and rebuild the Chroma knowledge store built from data/.", no_args_is_help=True
+)
+app.add_typer(kb_app, name="kb")
+
+console = Console()
+err = Console(stderr=True)
+SAMPLE = REPO_DATA / "samples" / "complaints.jsonl"
+STAGE_LABEL = {
+    "ingest": "Ingest (validate, mask)",
+    "attribute_and_trace": "Attribute + trace",
+    "analyze": "Analyse (cluster, score)",
+    "remediate": "Remediation proposals",
+    "report": "Report",
+}
+
+HomeOpt = Annotated[
+    Path | None,
+    typer.Option("--home", help="State directory (Chroma store, checkpoints). Default: $VOC_HOME or ~/.voc."),
+]
+
+
+def _settings(home: Path | None = None, **paths: Path | None) -> Settings:
+    overrides = {f"{k}_path": v for k, v in paths.items() if v is not None}
+    if home is not None:
+        overrides["home"] = home
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def _deps(settings: Settings) -> Deps:
+    try:
+        with console.status("Loading data files and the knowledge store…") as status:
+
+            def built(name: str, n: int) -> None:
+                status.update(f"Indexed {n} {name} records into the knowledge store…")
+
+            return make_deps(settings, on_build=built)
+    except DataFileError as exc:
+        err.print(f"[bold red]Data file error[/]: {exc}")
+        raise typer.Exit(3) from None
+
+
+def _analyze(input_path: Path, out: Path, settings: Settings, fresh: bool) -> BatchResult:
+    try:
+        rows = read_rows(input_path)
+    except InputFileError as exc:
+        err.print(f"[bold red]Cannot read input[/]: {exc}")
+        raise typer.Exit(2) from None
+    deps = _deps(settings)
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        tasks: dict[str, int] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(STAGE_LABEL.get(stage, stage), total=max(total, 1))
+            progress.update(tasks[stage], completed=done, total=max(total, 1))
+
+        on_progress("ingest", 0, 1)
+        result = run_batch(rows, deps, source=str(input_path), fresh=fresh, on_progress=on_progress)
+        for task_id in tasks.values():
+            progress.update(task_id, completed=progress.tasks[task_id].total)
+    dims = [(d.id, d.name) for d in deps.taxonomy.dimensions]
+    paths = write_outputs(result, out, dims)
+    _summary(result, paths["report_html"], out)
+    return result
+
+
+def _summary(result: BatchResult, html: Path, out: Path) -> None:
+    s = result.stats
+    c = s.counts
+    console.print()
+    head = Table(title="VOC Tracer · batch summary", show_header=False, title_justify="left")
+    note = ""
+    if s.reused:
+        note = "  (analysed earlier with the same data; stored result reused, --fresh to redo)"
+    elif s.resumed:
+        note = "  (resumed from checkpoint)"
+    head.add_row("Batch", result.batch_id + note)
+    head.add_row(
+        "Rows",
+        f"{c['received']} received · {c['accepted']} analysed · "
+        f"{c['rejected']} rejected · {c['warnings']} warnings",
+    )
+    head.add_row(
+        "Negative voices", f"{c['negative_voices']} · {c['grouped']} grouped into {c['problems']} problems"
+    )
+    head.add_row("Masked personal data", str(c["pii_masked"]))
+    head.add_row("Time", f"{s.seconds:.1f} s · {s.complaints_per_second:.1f} complaints/s")
+    head.add_row("Engine", ", ".join(f"{k}: {v}" for k, v in s.engine_use.items()) or "-")
+    console.print(head)
+    if result.problems:
+        top = Table(title="Top problems", title_justify="left")
+        for col in ("#", "Priority", "Problem", "Grade", "Complaints", "Owner", "Spike"):
+            top.add_column(col, overflow="fold", min_width=12 if col == "Problem" else None)
+        colors = {"P1": "bold red", "P2": "bold dark_orange", "P3": "yellow", "P4": "grey50"}
+        for p in result.problems[:8]:
+            top.add_row(
+                str(p.rank),
+                f"[{colors[p.priority]}]{p.priority}[/]",
+                p.name,
+                p.grade,
+                str(p.impact.complaints),
+                p.department,
+                f"×{p.spike.ratio}" if p.spike else "",
+            )
+        console.print(top)
+    if c["rejected"]:
+        console.print(f"[yellow]{c['rejected']} rows were rejected; see {out / 'errors.jsonl'}[/]")
+    console.print(
+        f"Report: [bold]{html}[/]  (also report.md, results.jsonl, problems.json, run.json in {out})"
+    )
+
+
+@app.command()
+def analyze(
+    input: Annotated[
+        Path,
+        typer.Argument(
+            help="Complaint batch: .json, .jsonl, .csv or .xlsx with columns id, text and optional "
+            "channel, received_at, customer_id, customer_segment, business_line, product.",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder for results.jsonl, problems.json, errors.jsonl, report.md/.html and run.json.",
+        ),
+    ] = Path("voc-out"),
+    service_matrix: Annotated[
+        Path | None,
+        typer.Option("--service-matrix", help="Your own service matrix YAML (see data/service_matrix.yaml)."),
+    ] = None,
+    taxonomy: Annotated[
+        Path | None, typer.Option("--taxonomy", help="Your own taxonomy YAML (see data/taxonomy.yaml).")
+    ] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh", help="Ignore any checkpoint of this batch and analyse it again from the start."
+        ),
+    ] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Analyse a complaint batch: attribution, root cause, common problems, priorities, proposals.
+
+    Bad rows are listed in errors.jsonl (row, field, reason) and the rest are analysed.
+    An interrupted run resumes where it stopped when you run the same command again.
+    """
+    settings = _settings(home, service_matrix=service_matrix, taxonomy=taxonomy)
+    _analyze(input, out, settings, fresh)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the demo report.")] = Path(
+        "voc-demo"
+    ),
+    home: HomeOpt = None,
+) -> None:
+    """Analyse the bundled sample (two months of a retail bank's complaints) into ./voc-demo/."""
+    console.print(f"Analysing the bundled sample [bold]{SAMPLE.name}[/] (offline, rules engine)…")
+    _analyze(SAMPLE, out, _settings(home), fresh=False)
+
+
+@kb_app.command("rebuild")
+def kb_rebuild(home: HomeOpt = None) -> None:
+    """Re-embed every knowledge entry, case, taxonomy exemplar and department from data/."""
+    settings = _settings(home)
+    try:
+        deps = make_deps(settings, build_store=False)
+    except DataFileError as exc:
+        err.print(f"[bold red]Data file error[/]: {exc}")
+        raise typer.Exit(3) from None
+    with console.status("Rebuilding the knowledge store…"):
+        built = deps.store.ensure_built(force=True)
+    table = Table(
+        title=f"Knowledge store at {settings.chroma_url or settings.chroma_dir}", title_justify="left"
+    )
+    table.add_column("Collection")
+    table.add_column("Records", justify="right")
+    for name, n in built.items():
+        table.add_row(name, str(n))
+    console.print(table)
+
+
+@kb_app.command("search")
+def kb_search(
+    query: Annotated[str, typer.Argument(help="What to look for, e.g. '信用卡盗刷 处理时限'.")],
+    collection: Annotated[
+        str, typer.Option("--collection", "-c", help="knowledge, cases, taxonomy or service_matrix.")
+    ] = "knowledge",
+    k: Annotated[int, typer.Option("-k", min=1, max=50, help="How many results.")] = 5,
+    home: HomeOpt = None,
+) -> None:
+    """Search the knowledge store the way the remediation agent does."""
+    if collection not in ("knowledge", "cases", "taxonomy", "service_matrix"):
+        err.print("[red]--collection must be one of knowledge, cases, taxonomy, service_matrix[/]")
+        raise typer.Exit(2)
+    deps = _deps(_settings(home))
+    hits = deps.store.search(collection, query, k=k)
+    table = Table(title=f"{collection}: {query}", title_justify="left")
+    table.add_column("Id")
+    table.add_column("Score", justify="right")
+    table.add_column("Text")
+    for h in hits:
+        table.add_row(h.id, f"{h.score:.3f}", h.text[:120].replace("\n", " "))
+    console.print(table)
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())
