@@ -13,8 +13,9 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -62,7 +63,7 @@ class AnalysisOutput:
     label_spikes: list[LabelSpike]
 
 
-def level(score: float, cuts: dict[str, float]) -> Level:
+def level(score: float, cuts: Mapping[Literal["high", "medium"], float]) -> Level:
     if score >= cuts["high"]:
         return "high"
     if score >= cuts["medium"]:
@@ -112,7 +113,7 @@ def score_severity(items: list[Item], cfg: ScoringConfig) -> dict[str, Severity]
 def super_embed(items: list[Item], center: np.ndarray, weights: dict[str, float]) -> np.ndarray:
     """Text vector plus weighted one-hots of the metadata that defines a common problem."""
     text = normalize_rows(np.vstack([it.vector for it in items]) - center)
-    blocks = [text * weights.get("text", 1.0)]
+    blocks: list[np.ndarray] = [text * weights.get("text", 1.0)]
     fields = {
         "label": lambda it: it.cause.l2,
         "dimension": lambda it: it.cause.dimension,
@@ -158,9 +159,9 @@ def analyze_items(items: list[Item], deps: Deps) -> AnalysisOutput:
 
     labels = np.full(len(originals), -1)
     if originals:
-        center = (
-            deps.indexes["tracing"].exemplars.mean(axis=0) if len(deps.indexes["tracing"].exemplars) else 0
-        )
+        exemplars: np.ndarray = deps.indexes["tracing"].exemplars
+        # The exemplars' mean is a stable "complaint space" centre, whatever the batch size.
+        center = exemplars.mean(axis=0) if len(exemplars) else np.zeros(originals[0].vector.shape)
         emb = super_embed(originals, center, cfg.clustering.weights)
         labels = cluster_vectors(
             emb, cfg.clustering.distance_threshold, cfg.clustering.min_size, cfg.clustering.exact_above

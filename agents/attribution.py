@@ -155,7 +155,7 @@ def attribute_rules(
         out.append(
             Attribution(
                 channel=channel,
-                channel_source=source,  # type: ignore[arg-type]
+                channel_source=source,
                 business_line=line,
                 product=product,
                 department_id=dept.id,

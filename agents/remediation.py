@@ -140,21 +140,23 @@ def propose_rules(problem: Problem, centroid: np.ndarray, as_of: date, deps: Dep
     goals = [tmpl.format(**fill) for tmpl in cfg.goals.values()]
     repeat_rate = round(100 * problem.impact.repeat_customers / max(problem.impact.customers, 1), 1)
     metrics = []
-    for m in cfg.metrics:
-        if m.name == "月投诉量":
-            metrics.append(Metric(name=m.name, unit=m.unit, baseline=baseline, target=target, how=m.how))
-        elif m.name == "重复投诉率":
+    for tmpl in cfg.metrics:
+        if tmpl.name == "月投诉量":
+            metrics.append(
+                Metric(name=tmpl.name, unit=tmpl.unit, baseline=baseline, target=target, how=tmpl.how)
+            )
+        elif tmpl.name == "重复投诉率":
             metrics.append(
                 Metric(
-                    name=m.name,
-                    unit=m.unit,
+                    name=tmpl.name,
+                    unit=tmpl.unit,
                     baseline=repeat_rate,
                     target=round(repeat_rate * 0.5, 1),
-                    how=m.how,
+                    how=tmpl.how,
                 )
             )
         else:
-            metrics.append(Metric(name=m.name, unit=m.unit, baseline=None, target=None, how=m.how))
+            metrics.append(Metric(name=tmpl.name, unit=tmpl.unit, baseline=None, target=None, how=tmpl.how))
     cited = {s for m in measures for s in m.sources}
     return Proposal(
         problem_id=problem.id,

@@ -157,10 +157,10 @@ def trace_rules(complaints: list[Complaint], vectors: np.ndarray, deps: Deps) ->
                 confidence=round(min(0.99, confidence * (0.6 + 0.4 * cue[best])), 3),
                 secondary=secondary,
                 sentiment=Sentiment(
-                    polarity=senti.polarity,  # type: ignore[arg-type]
+                    polarity=senti.polarity,
                     score=senti.score,
                     intensity=senti.intensity,
-                    emotion=senti.emotion,  # type: ignore[arg-type]
+                    emotion=senti.emotion,
                 ),
                 is_negative_voice=negative,
                 grade=grade,

@@ -51,10 +51,10 @@ def route_chunks(state: BatchState, runtime: Runtime[Deps]) -> list[Send] | Lite
     ]
 
 
-def attribute_and_trace(task: ChunkTask, runtime: Runtime[Deps]) -> dict[str, Any]:
+def attribute_and_trace(state: ChunkTask, runtime: Runtime[Deps]) -> dict[str, Any]:
     """Embed a chunk once, trace each complaint's root cause, then attribute its owner."""
     deps = runtime.context
-    complaints = [Complaint.model_validate(c) for c in task["complaints"]]
+    complaints = [Complaint.model_validate(c) for c in state["complaints"]]
     t0 = time.perf_counter()
     vectors = deps.embedder.embed([c.text for c in complaints], kind="query")
     t1 = time.perf_counter()
@@ -138,12 +138,12 @@ def route_problems(state: BatchState, runtime: Runtime[Deps]) -> list[Send] | Li
     ]
 
 
-def remediate(task: RemediationTask, runtime: Runtime[Deps]) -> dict[str, Any]:
+def remediate(state: RemediationTask, runtime: Runtime[Deps]) -> dict[str, Any]:
     """Write the remediation proposal for one problem."""
     t0 = time.perf_counter()
-    problem = Problem.model_validate(task["problem"])
+    problem = Problem.model_validate(state["problem"])
     proposal = propose(
-        problem, from_bytes(task["centroid"]), date.fromisoformat(task["as_of"]), runtime.context
+        problem, from_bytes(state["centroid"]), date.fromisoformat(state["as_of"]), runtime.context
     )
     return {
         "proposals": [proposal.model_dump(mode="json")],
@@ -199,9 +199,9 @@ def build_graph(checkpointer: Any = None) -> Any:
     """Compile the batch graph; pass a checkpointer to make runs resumable."""
     builder = StateGraph(BatchState, context_schema=Deps)
     builder.add_node(ingest)
-    builder.add_node(attribute_and_trace)
+    builder.add_node(attribute_and_trace, input_schema=ChunkTask)
     builder.add_node(analyze)
-    builder.add_node(remediate)
+    builder.add_node(remediate, input_schema=RemediationTask)
     builder.add_node(report)
     builder.add_edge(START, "ingest")
     builder.add_conditional_edges("ingest", route_chunks, ["attribute_and_trace", "analyze"])

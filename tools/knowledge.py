@@ -103,7 +103,7 @@ class SeverityConfig(BaseModel):
     weights: dict[str, float]
     blocking_cues: list[str]
     urgency_cues: list[str]
-    levels: dict[Literal["high", "medium"], float]
+    levels: dict[Literal["high", "medium"], float]  # cut points: score >= high is high
 
 
 class ImpactConfig(BaseModel):
@@ -117,7 +117,7 @@ class ImpactConfig(BaseModel):
     escalation_channels: list[str] = Field(default_factory=list)
     vulnerable_segments: list[str] = Field(default_factory=list)
     vulnerable_cues: list[str] = Field(default_factory=list)
-    levels: dict[Literal["high", "medium"], float]
+    levels: dict[Literal["high", "medium"], float]  # cut points: score >= high is high
 
 
 class PriorityConfig(BaseModel):
@@ -127,7 +127,7 @@ class PriorityConfig(BaseModel):
     @model_validator(mode="after")
     def _complete(self) -> PriorityConfig:
         for sev in ("high", "medium", "low"):
-            row = self.matrix.get(sev)  # type: ignore[call-overload]
+            row = self.matrix.get(sev)
             if row is None or set(row) != {"high", "medium", "low"}:
                 raise ValueError(f"matrix.{sev} must map each of high, medium, low to P1-P4")
         return self

@@ -41,7 +41,7 @@ def report_context(result: BatchResult, taxonomy_dims: list[tuple[str, str]] | N
         for s in LEVELS
     }
     dim_names = dict(taxonomy_dims or [])
-    dim_rows = []
+    dim_rows: list[dict[str, Any]] = []
     for dim_id, name in taxonomy_dims or [(d, d) for d in sorted(dims)]:
         top = [(lab, n) for lab, n in labels.most_common() if lab.startswith(f"{dim_id}-")][:3]
         dim_rows.append({"id": dim_id, "name": name, "count": dims.get(dim_id, 0), "top": top})

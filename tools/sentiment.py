@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tools.knowledge import Lexicon
@@ -85,6 +86,6 @@ class SentimentAnalyzer:
         return best
 
 
-def _alternation(words: dict[str, object]) -> re.Pattern[str]:
+def _alternation(words: Iterable[str]) -> re.Pattern[str]:
     ordered = sorted(words, key=len, reverse=True)
     return re.compile("|".join(re.escape(w) for w in ordered)) if ordered else re.compile(r"(?!x)x")
