@@ -8,6 +8,7 @@ the complaint's vector lies to the label's exemplars and definition; the two are
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,9 @@ CUE_WEIGHT = 0.55
 EMBED_WEIGHT = 0.45
 EMBED_TEMPERATURE = 0.015
 SECONDARY_RATIO = 0.6
+_INQUIRY = re.compile(
+    r"请问|咨询|想了解|建议|如何|怎么办理|怎样|是否可以|能否|可以吗|吗[?？]|表扬|感谢|how do|can i|\?$"
+)
 
 
 @dataclass
@@ -123,8 +127,11 @@ def trace_rules(complaints: list[Complaint], vectors: np.ndarray, deps: Deps) ->
         label = index.labels[best]
         senti = index.sentiment.score(c.text)
         has_cue = bool(cue_hits)
+        # The batch is complaints: a row is a negative voice unless it reads as praise, or as a
+        # plain question or suggestion with no problem cue in it.
         negative = senti.polarity == "negative" or (
-            senti.polarity == "neutral" and (has_cue or index.negative_hints.any(folded))
+            senti.polarity == "neutral"
+            and (has_cue or index.negative_hints.any(folded) or not _INQUIRY.search(folded))
         )
         grade, reason, grade_hits = _grade(index, folded, label if negative else None)
         secondary = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
@@ -63,7 +64,11 @@ def cluster_vectors(
 
 @lru_cache(maxsize=1)
 def _jieba() -> object:
-    import jieba
+    # jieba 0.42 has invalid escape sequences; keep its SyntaxWarnings out of our logs.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import jieba
 
     jieba.setLogLevel(logging.WARNING)
     jieba.initialize()

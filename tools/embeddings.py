@@ -61,9 +61,11 @@ class CharNgramEmbedder:
         self.dim = dim
         self.name = f"char-ngram-{dim}"
         self._vec = HashingVectorizer(
-            analyzer="char", ngram_range=(1, 3), n_features=2**18, alternate_sign=False
+            analyzer="char", ngram_range=(1, 3), n_features=2**18, alternate_sign=False, dtype=np.float32
         )
-        self._proj = SparseRandomProjection(n_components=dim, random_state=seed)
+        # dense_output (and float32 on both sides): on sparse input the projection is otherwise
+        # a sparse matrix, which np.asarray cannot turn into a float array.
+        self._proj = SparseRandomProjection(n_components=dim, random_state=seed, dense_output=True)
         self._proj.fit(np.zeros((1, 2**18), dtype=np.float32))
 
     def embed(self, texts: list[str], kind: Kind = "query") -> np.ndarray:

@@ -88,7 +88,9 @@ def rows_from_records(records: Iterable[Any]) -> list[RawRow]:
 
 
 def _read_jsonl(text: str) -> Iterator[RawRow]:
-    for n, line in enumerate(text.splitlines(), start=1):
+    # Split on "\n" only: str.splitlines() also breaks on U+2028/U+2029/U+0085, which JSON
+    # allows unescaped inside strings, and would cut a valid row in two and shift row numbers.
+    for n, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         if _SURROGATE.search(line):
