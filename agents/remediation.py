@@ -103,26 +103,27 @@ def propose_rules(problem: Problem, centroid: np.ndarray, as_of: date, deps: Dep
     baseline = problem.impact.current or problem.impact.complaints
     target = math.floor(baseline * (1 - reduction))
 
+    # Only cases about the same root cause lend their measures; the nearest case always does.
+    relevant = [c for i, c in enumerate(cases) if i == 0 or problem.l2 in c.labels]
     measures: list[Measure] = []
     for e in entries:
         if e.type in ("standard_answer", "service_standard", "policy", "regulation"):
-            measures.append(
-                Measure(text=f"对照《{e.title}》统一一线答复口径并核查执行情况", term="short", sources=[e.id])
-            )
+            text = f"对照《{e.title}》统一一线答复口径并核查执行情况"
+            measures.append(Measure(text=text, term="short", sources=[e.id]))
             break
-    for c in cases[:2]:
+    for c in relevant[:2]:
         if c.short_term:
-            measures.append(
-                Measure(text=f"参照案例“{c.title}”：{c.short_term}", term="short", sources=[c.id])
-            )
+            text = f"借鉴{c.id}“{c.title}”的短期做法：{c.short_term}"
+            measures.append(Measure(text=text, term="short", sources=[c.id]))
     generic = cfg.measures.get(problem.dimension)
     if generic:
         measures += [Measure(text=t, term="short") for t in generic.short[:1]]
-    for c in cases[:2]:
-        for m in c.measures[:2]:
-            measures.append(Measure(text=m, term="long", sources=[c.id]))
+    for c in relevant[:2]:
+        if c.long_term:
+            text = f"借鉴{c.id}“{c.title}”的根源整改：{c.long_term}"
+            measures.append(Measure(text=text, term="long", sources=[c.id]))
     if generic:
-        measures += [Measure(text=t, term="long") for t in generic.long[:1]]
+        measures += [Measure(text=t, term="long") for t in generic.long]
     seen: set[str] = set()
     measures = [m for m in measures if not (m.text in seen or seen.add(m.text))]  # type: ignore[func-returns-value]
 

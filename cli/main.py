@@ -204,11 +204,14 @@ def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the demo report.")] = Path(
         "voc-demo"
     ),
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Analyse again even if the sample was analysed before.")
+    ] = False,
     home: HomeOpt = None,
 ) -> None:
     """Analyse the bundled sample (two months of a retail bank's complaints) into ./voc-demo/."""
     console.print(f"Analysing the bundled sample [bold]{SAMPLE.name}[/] (offline, rules engine)…")
-    _analyze(SAMPLE, out, _settings(home), fresh=False)
+    _analyze(SAMPLE, out, _settings(home), fresh=fresh)
 
 
 @kb_app.command("rebuild")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,6 +156,13 @@ def _sources(settings: Settings, deps_data: dict[str, Any]) -> list[Source]:
     ]
 
 
+def _package_version() -> str:
+    try:
+        return importlib.metadata.version("voc-tracer")
+    except importlib.metadata.PackageNotFoundError:  # running from a source tree
+        return "dev"
+
+
 def load_data(settings: Settings) -> dict[str, Any]:
     """Load and cross-check every data file; raises ``DataFileError`` naming the bad entries."""
     data: dict[str, Any] = {
@@ -189,6 +197,7 @@ def make_deps(
     if build_store:
         store.ensure_built(progress=on_build)
     versions = {
+        "voc_tracer": _package_version(),
         "service_matrix": data["matrix"].version,
         "taxonomy": data["taxonomy"].version,
         "knowledge": data["knowledge"].version,

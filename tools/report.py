@@ -25,6 +25,7 @@ def _env() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["pct"] = lambda v: f"{100 * float(v):.1f}%"
+    env.filters["num"] = lambda v: f"{int(v)}" if float(v).is_integer() else f"{float(v):g}"
     return env
 
 
