@@ -41,8 +41,9 @@ def cluster_vectors(
             n_clusters=None, distance_threshold=distance_threshold, metric="cosine", linkage="average"
         ).fit_predict(vectors)
     else:
-        k = min(max(exact_above // 2, n // 20), exact_above)
-        km = MiniBatchKMeans(n_clusters=k, random_state=seed, batch_size=4096, n_init=3)
+        # Micro-clusters tight enough that merging their centroids approximates the exact run.
+        k = min(1000, max(n // 8, 100))
+        km = MiniBatchKMeans(n_clusters=k, random_state=seed, batch_size=4096, n_init=1, max_iter=50)
         micro = km.fit_predict(vectors)
         centroids = km.cluster_centers_
         norms = np.linalg.norm(centroids, axis=1, keepdims=True)
