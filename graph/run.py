@@ -8,6 +8,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,6 +53,30 @@ def open_checkpointer(deps: Deps) -> Iterator[SqliteSaver]:
         conn.close()
 
 
+@dataclass
+class PreparedBatch:
+    """A batch after validation and masking: safe to store, log or queue."""
+
+    complaints: list[Complaint]
+    errors: list[RowError]
+    received: int
+    prepare_seconds: float = 0.0
+    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+
+def prepare_batch(rows: list[RawRow], deps: Deps) -> PreparedBatch:
+    """Validate, normalise and mask rows; nothing raw survives past this call."""
+    t0 = time.perf_counter()
+    started_at = datetime.now(UTC).isoformat()
+    index = deps.indexes["attribution"]
+    complaints, errors = prepare(
+        rows,
+        canonical_channel=lambda v: canonical_channel(index, v),
+        max_text_chars=deps.settings.max_text_chars,
+    )
+    return PreparedBatch(complaints, errors, len(rows), time.perf_counter() - t0, started_at)
+
+
 def run_batch(
     rows: list[RawRow],
     deps: Deps,
@@ -62,15 +87,23 @@ def run_batch(
     on_progress: Progress | None = None,
 ) -> BatchResult:
     """Validate, mask and analyse a batch; resume it from its checkpoint if it was interrupted."""
-    t0 = time.perf_counter()
-    started_at = datetime.now(UTC).isoformat()
-    index = deps.indexes["attribution"]
-    complaints, errors = prepare(
-        rows,
-        canonical_channel=lambda v: canonical_channel(index, v),
-        max_text_chars=deps.settings.max_text_chars,
+    prepared = prepare_batch(rows, deps)
+    return run_prepared(
+        prepared, deps, source=source, batch_id=batch_id, fresh=fresh, on_progress=on_progress
     )
-    prepare_seconds = time.perf_counter() - t0
+
+
+def run_prepared(
+    prepared: PreparedBatch,
+    deps: Deps,
+    *,
+    source: str | None = None,
+    batch_id: str | None = None,
+    fresh: bool = False,
+    on_progress: Progress | None = None,
+) -> BatchResult:
+    """Analyse an already prepared batch; with a known ``batch_id`` an interrupted run resumes."""
+    complaints, errors = prepared.complaints, prepared.errors
     batch_id = batch_id or batch_id_for(complaints, deps)
     total = len(complaints)
     config: dict[str, Any] = {
@@ -94,12 +127,12 @@ def run_batch(
                 if resumed
                 else {
                     "batch_id": batch_id,
-                    "started_at": started_at,
+                    "started_at": prepared.started_at,
                     "source": source,
-                    "received": len(rows),
+                    "received": prepared.received,
                     "complaints": [c.model_dump(mode="json") for c in complaints],
                     "errors": [e.model_dump(mode="json") for e in errors],
-                    "timings": {"ingest": prepare_seconds},
+                    "timings": {"ingest": prepared.prepare_seconds},
                 }
             )
             for update in graph.stream(
