@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     recursion_limit: int = Field(25, ge=5)
     max_text_chars: int = Field(5000, ge=50, description="Longer complaint texts are rejected.")
     max_batch_rows: int = Field(200_000, ge=1)
+    checkpoint_path: Path | None = Field(
+        None, description="Checkpoint database; default VOC_HOME/checkpoints.sqlite."
+    )
 
     def path(self, name: str) -> Path:
         """The configured path of a data file, or the default in ``data_dir``."""
@@ -68,7 +71,7 @@ class Settings(BaseSettings):
 
     @property
     def checkpoint_db(self) -> Path:
-        return self.home / "checkpoints.sqlite"
+        return self.checkpoint_path or self.home / "checkpoints.sqlite"
 
 
 @dataclass(frozen=True)

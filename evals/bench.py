@@ -1,0 +1,114 @@
+"""``voc bench``: end-to-end throughput against the embedding floor, stage times, peak memory."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from evals.dataset import DEFAULT_DATASET, load_dataset
+from graph.deps import REPO_DATA, Deps
+from graph.run import run_batch
+from tools.ingest import RawRow
+
+_TAILS = [
+    "",
+    "",
+    "请尽快处理。",
+    "希望给个说法。",
+    "已经是第二次反映了。",
+    "麻烦尽快回电。",
+    "非常失望。",
+    "要求书面解释。",
+    "这已经影响到我的生活了。",
+    "please call me back.",
+]
+
+
+class BenchReport(BaseModel):
+    """One benchmark run."""
+
+    n: int
+    embedder: str
+    cpus: int
+    load_average: list[float]
+    end_to_end_seconds: float
+    complaints_per_second: float
+    embed_only_sample: int
+    embed_only_per_second: float
+    ratio_to_embedding: float
+    stage_seconds: dict[str, float]
+    peak_rss_mb: float
+    problems: int
+    checkpoint_mb: float
+
+
+def bench_records(n: int, seed: int = 7) -> list[dict[str, Any]]:
+    """``n`` realistic complaints: the demo sample and the eval set, varied so none repeats."""
+    pool: list[dict[str, Any]] = []
+    for line in (REPO_DATA / "samples" / "complaints.jsonl").read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict) and str(rec.get("text", "")).strip() and len(rec["text"]) < 1000:
+            pool.append(rec)
+    if DEFAULT_DATASET.is_file():
+        pool += [dict(r.record) for r in load_dataset(DEFAULT_DATASET)]
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        rec = dict(rng.choice(pool))
+        rec["id"] = f"BENCH-{i:06d}"
+        rec["text"] = f"{rec['text']}{rng.choice(_TAILS)}"
+        month = rng.choice(["09", "10"])
+        rec["received_at"] = f"2026-{month}-{rng.randint(1, 28):02d}T{rng.randint(8, 20):02d}:00:00+08:00"
+        rec["customer_id"] = f"CUST{rng.randint(0, n):07d}"
+        out.append(rec)
+    return out
+
+
+def run_bench(deps: Deps, n: int, seed: int = 7, embed_sample: int = 1000) -> BenchReport:
+    """Analyse ``n`` complaints end to end, then embed a sample of the same texts alone."""
+    records = bench_records(n, seed)
+    rows = [RawRow(i, r) for i, r in enumerate(records, start=1)]
+    with tempfile.TemporaryDirectory(prefix="voc-bench-") as tmp:
+        ckpt = Path(tmp) / "checkpoints.sqlite"
+        settings = deps.settings.model_copy(update={"checkpoint_path": ckpt})
+        run_deps = dataclasses.replace(deps, settings=settings)
+        t0 = time.perf_counter()
+        result = run_batch(rows, run_deps, source=f"bench:{n}", fresh=True)
+        e2e = time.perf_counter() - t0
+        ckpt_mb = ckpt.stat().st_size / 2**20 if ckpt.exists() else 0.0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    sample = random.Random(seed).sample([r["text"] for r in records], min(embed_sample, n))
+    t1 = time.perf_counter()
+    for i in range(0, len(sample), deps.settings.chunk_size):
+        vecs = deps.embedder.embed(sample[i : i + deps.settings.chunk_size], kind="query")
+        assert isinstance(vecs, np.ndarray)
+    embed_rate = len(sample) / (time.perf_counter() - t1)
+    rate = len(result.results) / e2e
+    return BenchReport(
+        n=n,
+        embedder=deps.embedder.name,
+        cpus=os.cpu_count() or 1,
+        load_average=[round(x, 2) for x in os.getloadavg()],
+        end_to_end_seconds=round(e2e, 2),
+        complaints_per_second=round(rate, 2),
+        embed_only_sample=len(sample),
+        embed_only_per_second=round(embed_rate, 2),
+        ratio_to_embedding=round(rate / embed_rate, 3),
+        stage_seconds={k: round(v, 2) for k, v in result.stats.timings.items()},
+        peak_rss_mb=round(peak, 1),
+        problems=len(result.problems),
+        checkpoint_mb=round(ckpt_mb, 1),
+    )
