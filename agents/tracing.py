@@ -20,6 +20,7 @@ from tools.sentiment import SentimentAnalyzer
 from tools.taxonomy import GRADES, Grade, Label
 
 if TYPE_CHECKING:
+    from agents.llm_tracing import TriageLog
     from graph.deps import Deps
 
 CUE_WEIGHT = 0.55
@@ -55,7 +56,8 @@ def build_tracing_index(deps: Deps) -> TracingIndex:
     rules = {f"rule{i}": (r.grade, r.name) for i, r in enumerate(deps.scoring.grades.rules)}
     return TracingIndex(
         labels=labels,
-        cues=CueIndex({lab.id: lab.cues for lab in labels}),
+        # L3 cues count for their L2 label too: the L2 list is capped, the L3 lists refine it.
+        cues=CueIndex({lab.id: [*lab.cues, *(c for x in lab.l3 for c in x.cues)] for lab in labels}),
         l3={lab.id: CueIndex({x.name: x.cues for x in lab.l3}) for lab in labels if lab.l3},
         exemplars=vecs[keep],
         exemplar_label=np.array([position[metas[i]["label"]] for i in keep], dtype=int),
@@ -178,6 +180,16 @@ def trace_rules(complaints: list[Complaint], vectors: np.ndarray, deps: Deps) ->
     return results
 
 
-def trace(complaints: list[Complaint], vectors: np.ndarray, deps: Deps) -> list[RootCause]:
-    """Trace root causes with the configured engine (``rules`` until an LLM is configured)."""
-    return trace_rules(complaints, vectors, deps)
+def trace(
+    complaints: list[Complaint], vectors: np.ndarray, deps: Deps, log: TriageLog | None = None
+) -> list[RootCause]:
+    """Trace root causes with the configured engine; ``llm`` falls back to rules per item.
+
+    With the llm engine, ``log`` collects per-complaint engine notes, token counts and the
+    owners the same call proposed, for :func:`agents.attribution.attribute` to validate.
+    """
+    if deps.llm is None:
+        return trace_rules(complaints, vectors, deps)
+    from agents.llm_tracing import trace_llm
+
+    return trace_llm(complaints, vectors, deps, log)
