@@ -5,13 +5,16 @@ SYSTEM_UV := $(shell command -v uv 2>/dev/null)
 UV := $(if $(SYSTEM_UV),$(SYSTEM_UV),.tools/bin/uv)
 PYTHON ?= python3
 
-.PHONY: help install demo test lint typecheck check eval bench serve clean
+.PHONY: help install demo test lint typecheck check eval bench bench-peer serve clean
 
 help:
 	@echo "make demo       set up (first run) and analyse the bundled sample into ./voc-demo/"
 	@echo "make test       run the test suite"
 	@echo "make check      lint + type-check + tests"
 	@echo "make lint       ruff check and format check"
+	@echo "make eval       score the agents on the labelled dataset (voc eval)"
+	@echo "make bench      throughput against the embedding floor for 1,000 complaints (voc bench)"
+	@echo "make bench-peer install BERTopic and compare clustering quality and time with it"
 	@echo "make clean      remove the virtualenv, caches and demo output (not ~/.voc)"
 
 .tools/bin/uv:
@@ -35,6 +38,19 @@ typecheck: install
 	$(UV) run --frozen mypy
 
 check: lint typecheck test
+
+eval: install
+	$(UV) run --frozen voc eval
+
+bench: install
+	$(UV) run --frozen voc bench --n 1000
+
+# BERTopic is an optional peer for the clustering comparison. It is installed without its
+# sentence-transformers dependency (which would pull PyTorch): it only gets our vectors.
+bench-peer: install
+	$(UV) pip install --no-deps "bertopic==0.17.4"
+	$(UV) pip install "umap-learn>=0.5" "hdbscan>=0.8.29" "pandas>=1.1.5" "plotly>=4.7" "tqdm>=4.41"
+	$(UV) run --no-sync voc bench --peer
 
 clean:
 	rm -rf .venv .tools .pytest_cache .ruff_cache .mypy_cache voc-demo voc-out
