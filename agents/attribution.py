@@ -20,6 +20,7 @@ from tools.cues import CueIndex
 from tools.matrix import Department
 
 if TYPE_CHECKING:
+    from agents.llm_tracing import TriageLog
     from graph.deps import Deps
 
 W_KEYWORDS = 1.0
@@ -184,7 +185,19 @@ def _channel(index: AttributionIndex, c: Complaint, folded: str) -> tuple[str | 
 
 
 def attribute(
-    complaints: list[Complaint], vectors: np.ndarray, causes: list[RootCause], deps: Deps
+    complaints: list[Complaint],
+    vectors: np.ndarray,
+    causes: list[RootCause],
+    deps: Deps,
+    log: TriageLog | None = None,
 ) -> list[Attribution]:
-    """Attribute complaints with the configured engine (``rules`` until an LLM is configured)."""
-    return attribute_rules(complaints, vectors, causes, deps)
+    """Attribute complaints with the configured engine; ``llm`` falls back to rules per item.
+
+    With the llm engine the owners come from the tracing call (pass its ``log``), checked
+    against the service matrix.
+    """
+    if deps.llm is None:
+        return attribute_rules(complaints, vectors, causes, deps)
+    from agents.llm_tracing import attribute_llm
+
+    return attribute_llm(complaints, vectors, causes, deps, log)

@@ -20,6 +20,7 @@ from tools.store import Hit
 
 if TYPE_CHECKING:
     from graph.deps import Deps
+    from tools.llm import Meter
 
 LABEL_BONUS = 0.06
 DIMENSION_BONUS = 0.03
@@ -176,6 +177,12 @@ def propose_rules(problem: Problem, centroid: np.ndarray, as_of: date, deps: Dep
     )
 
 
-def propose(problem: Problem, centroid: np.ndarray, as_of: date, deps: Deps) -> Proposal:
-    """Write a proposal with the configured engine (``rules`` until an LLM is configured)."""
-    return propose_rules(problem, centroid, as_of, deps)
+def propose(
+    problem: Problem, centroid: np.ndarray, as_of: date, deps: Deps, meter: Meter | None = None
+) -> Proposal:
+    """Write a proposal with the configured engine; ``llm`` falls back to rules on failure."""
+    if deps.llm is None:
+        return propose_rules(problem, centroid, as_of, deps)
+    from agents.llm_remediation import propose_llm
+
+    return propose_llm(problem, centroid, as_of, deps, meter or deps.llm.meter(None))

@@ -21,6 +21,7 @@ from graph.schema import (
     Attribution,
     Complaint,
     ComplaintResult,
+    LLMStats,
     Problem,
     Proposal,
     RootCause,
@@ -28,6 +29,12 @@ from graph.schema import (
 )
 from graph.state import BatchState, ChunkTask, RemediationTask
 from tools.embeddings import from_bytes, to_bytes
+
+
+def _batch(runtime: Runtime[Deps]) -> str | None:
+    """The batch's checkpoint thread: the key its parallel tasks share a token budget under."""
+    info = runtime.execution_info
+    return info.thread_id if info else None
 
 
 def ingest(state: BatchState, runtime: Runtime[Deps]) -> dict[str, Any]:
@@ -58,9 +65,14 @@ def attribute_and_trace(state: ChunkTask, runtime: Runtime[Deps]) -> dict[str, A
     t0 = time.perf_counter()
     vectors = deps.embedder.embed([c.text for c in complaints], kind="query")
     t1 = time.perf_counter()
-    causes = trace(complaints, vectors, deps)
+    log = None
+    if deps.llm is not None:
+        from agents.llm_tracing import new_log
+
+        log = new_log(deps, _batch(runtime))
+    causes = trace(complaints, vectors, deps, log)
     t2 = time.perf_counter()
-    owners = attribute(complaints, vectors, causes, deps)
+    owners = attribute(complaints, vectors, causes, deps, log)
     t3 = time.perf_counter()
     processed = [
         {
@@ -68,14 +80,18 @@ def attribute_and_trace(state: ChunkTask, runtime: Runtime[Deps]) -> dict[str, A
             "root_cause": rc.model_dump(mode="json"),
             "attribution": at.model_dump(mode="json"),
             "vector": to_bytes(v),
-            "engine": "rules",
+            "engine": log.engine(c.id) if log else "rules",
+            "engine_note": log.engine_note(c.id) if log else None,
         }
         for c, rc, at, v in zip(complaints, causes, owners, vectors, strict=True)
     ]
-    return {
+    out: dict[str, Any] = {
         "processed": processed,
         "timings": {"embed": t1 - t0, "trace": t2 - t1, "attribute": t3 - t2},
     }
+    if log is not None:
+        out["llm_usage"] = log.meter.usage()
+    return out
 
 
 def analyze(state: BatchState, runtime: Runtime[Deps]) -> dict[str, Any]:
@@ -95,6 +111,13 @@ def analyze(state: BatchState, runtime: Runtime[Deps]) -> dict[str, Any]:
             )
         )
     out = analyze_items(items, deps)
+    usage: dict[str, float] = {}
+    if deps.llm is not None:
+        from agents.llm_analysis import name_problems
+
+        meter = deps.llm.meter(_batch(runtime))
+        name_problems(out.problems, deps, meter)
+        usage = meter.usage()
     results = [
         ComplaintResult(
             id=it.complaint.id,
@@ -109,6 +132,7 @@ def analyze(state: BatchState, runtime: Runtime[Deps]) -> dict[str, Any]:
             problem_id=out.problem_of.get(it.complaint.id),
             duplicate_of=it.complaint.duplicate_of,
             engine=by_id[it.complaint.id]["engine"],
+            engine_note=by_id[it.complaint.id].get("engine_note"),
         ).model_dump(mode="json")
         for it in items
     ]
@@ -118,6 +142,7 @@ def analyze(state: BatchState, runtime: Runtime[Deps]) -> dict[str, Any]:
         "label_spikes": [s.model_dump(mode="json") for s in out.label_spikes],
         "centroids": {pid: to_bytes(v) for pid, v in out.centroids.items()},
         "timings": {"analyze": time.perf_counter() - t0},
+        **({"llm_usage": usage} if usage else {}),
     }
 
 
@@ -141,14 +166,19 @@ def route_problems(state: BatchState, runtime: Runtime[Deps]) -> list[Send] | Li
 def remediate(state: RemediationTask, runtime: Runtime[Deps]) -> dict[str, Any]:
     """Write the remediation proposal for one problem."""
     t0 = time.perf_counter()
+    deps = runtime.context
     problem = Problem.model_validate(state["problem"])
+    meter = deps.llm.meter(_batch(runtime)) if deps.llm is not None else None
     proposal = propose(
-        problem, from_bytes(state["centroid"]), date.fromisoformat(state["as_of"]), runtime.context
+        problem, from_bytes(state["centroid"]), date.fromisoformat(state["as_of"]), deps, meter
     )
-    return {
+    out: dict[str, Any] = {
         "proposals": [proposal.model_dump(mode="json")],
         "timings": {"remediate": time.perf_counter() - t0},
     }
+    if meter is not None:
+        out["llm_usage"] = meter.usage()
+    return out
 
 
 def report(state: BatchState, runtime: Runtime[Deps]) -> dict[str, Any]:
@@ -192,7 +222,38 @@ def report(state: BatchState, runtime: Runtime[Deps]) -> dict[str, Any]:
         versions=deps.versions,
         periods=periods,
     )
+    if deps.llm is not None:
+        deps.llm.close(_batch(runtime))
+        stats.llm = llm_stats(state.get("llm_usage", {}), deps)
+        stats.fallbacks = int(
+            sum(v for k, v in state.get("llm_usage", {}).items() if k.startswith("fallback_items."))
+        )
     return {"problems": problems, "stats": stats.model_dump(mode="json")}
+
+
+def llm_stats(usage: dict[str, float], deps: Deps) -> LLMStats:
+    """Fold the flat counters the tasks summed (``calls.trace`` ...) into run.json's shape."""
+    llm = deps.llm
+    assert llm is not None
+
+    def group(prefix: str) -> dict[str, int]:
+        return {k[len(prefix) :]: int(v) for k, v in sorted(usage.items()) if k.startswith(prefix)}
+
+    return LLMStats(
+        models=dict(llm.model_names),
+        prompts=",".join(p.ref for p in llm.prompts.values()),
+        calls=group("calls."),
+        requests=group("requests."),
+        prompt_chars=group("prompt_chars."),
+        retries=int(usage.get("retries", 0)),
+        repairs=sum(group("repairs.").values()),
+        tokens=group("tokens."),
+        token_budget=llm.budget,
+        budget_exhausted=usage.get("budget_refusals", 0) > 0,
+        fallbacks=group("fallback."),
+        rejected=group("rejected."),
+        dropped_citations=int(usage.get("citations.dropped", 0)),
+    )
 
 
 def build_graph(checkpointer: Any = None) -> Any:

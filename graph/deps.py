@@ -6,9 +6,9 @@ import importlib.metadata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tools.datafile import file_digest
@@ -28,6 +28,9 @@ from tools.knowledge import (
 from tools.matrix import ServiceMatrix, load_matrix
 from tools.store import Doc, KnowledgeStore, Source, make_client
 from tools.taxonomy import Taxonomy, load_taxonomy
+
+if TYPE_CHECKING:
+    from tools.llm import LLM
 
 REPO_DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -56,6 +59,34 @@ class Settings(BaseSettings):
     recursion_limit: int = Field(25, ge=5)
     max_text_chars: int = Field(5000, ge=50, description="Longer complaint texts are rejected.")
     max_batch_rows: int = Field(200_000, ge=1)
+    # The llm engine (see tools/llm.py). Nothing is sent anywhere unless a base URL and a model
+    # are set: an OPENAI_API_KEY on its own never switches the engine on.
+    engine: Literal["rules", "llm", "auto"] = Field(
+        "auto", description="rules, llm, or auto (llm when VOC_LLM_BASE_URL and VOC_LLM_MODEL are set)."
+    )
+    llm_base_url: str | None = Field(
+        None, description="OpenAI-compatible endpoint, e.g. http://host:8000/v1."
+    )
+    llm_model: str | None = Field(None, description="Model name the endpoint serves.")
+    llm_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("VOC_LLM_API_KEY", "OPENAI_API_KEY", "llm_api_key"),
+        description="API key; VOC_LLM_API_KEY, else OPENAI_API_KEY; local servers need none.",
+    )
+    llm_model_tracing: str | None = Field(None, description="Model for tracing + attribution calls.")
+    llm_model_analysis: str | None = Field(None, description="Model for naming common problems.")
+    llm_model_remediation: str | None = Field(None, description="Model for remediation proposals.")
+    llm_batch_size: int = Field(10, ge=1, le=50, description="Complaints per tracing/attribution call.")
+    llm_concurrency: int = Field(4, ge=1, le=64, description="Requests in flight at once, per process.")
+    llm_timeout: float = Field(60.0, gt=0, description="Seconds per HTTP request.")
+    llm_max_retries: int = Field(
+        2, ge=0, le=5, description="Retries after the first attempt (429/5xx/timeouts)."
+    )
+    llm_token_budget: int = Field(
+        1_000_000, ge=0, description="Tokens one batch may spend; then the rest runs on rules. 0: no limit."
+    )
+    llm_max_output_tokens: int = Field(4096, ge=64, description="Cap on tokens per model reply.")
+    llm_temperature: float = Field(0.0, ge=0, le=2)
     checkpoint_path: Path | None = Field(
         None, description="Checkpoint database; default VOC_HOME/checkpoints.sqlite."
     )
@@ -64,6 +95,29 @@ class Settings(BaseSettings):
         """The configured path of a data file, or the default in ``data_dir``."""
         explicit = getattr(self, f"{name}_path")
         return Path(explicit) if explicit else self.data_dir / f"{name}.yaml"
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.llm_base_url and self.llm_model)
+
+    def resolved_engine(self) -> Literal["rules", "llm"]:
+        """The engine this run uses; ``llm`` without an endpoint and model is an error."""
+        if self.engine == "rules":
+            return "rules"
+        if self.engine == "llm" and not self.llm_configured:
+            from tools.llm import LLMConfigError
+
+            raise LLMConfigError("the llm engine needs VOC_LLM_BASE_URL and VOC_LLM_MODEL")
+        return "llm" if self.llm_configured else "rules"
+
+    def llm_model_for(self, task: str) -> str:
+        """The model for one task: its override, else ``llm_model``."""
+        override = {
+            "trace": self.llm_model_tracing,
+            "analysis": self.llm_model_analysis,
+            "remediation": self.llm_model_remediation,
+        }.get(task)
+        return override or self.llm_model or ""
 
     @property
     def chroma_dir(self) -> Path:
@@ -90,6 +144,8 @@ class Deps:
     lexicon: Lexicon
     versions: dict[str, str]
     indexes: dict[str, Any] = field(default_factory=dict)
+    # The LLM client when the llm engine is on; None means every agent runs on rules.
+    llm: LLM | None = None
 
 
 def _sources(settings: Settings, deps_data: dict[str, Any]) -> list[Source]:
@@ -190,6 +246,7 @@ def make_deps(
     """Load data files, open the store (building stale collections) and warm the indexes."""
     from agents.attribution import build_attribution_index
     from agents.tracing import build_tracing_index
+    from tools.llm import make_llm
 
     settings = settings or Settings()
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -212,11 +269,16 @@ def make_deps(
         # Content digest of every data file: a batch analysed with other data is another batch.
         "data_digest": file_digest(*(settings.path(n) for n in DATA_FILES)),
     }
+    llm = make_llm(settings)
+    if llm is not None:
+        # Only llm runs carry these, so a rules batch keeps its identity (and its checkpoint).
+        versions.update(llm.versions())
     deps = Deps(
         settings=settings,
         embedder=embedder,
         store=store,
         versions=versions,
+        llm=llm,
         **data,
     )
     if build_store:

@@ -123,7 +123,9 @@ class ComplaintResult(BaseModel):
     problem_id: str | None = Field(None, description="Common problem this complaint belongs to.")
     duplicate_of: str | None = None
     engine: Engine = "rules"
-    engine_note: str | None = Field(None, description="Why a fallback engine was used, if it was.")
+    engine_note: str | None = Field(
+        None, description="Why rules were used for part of it, or which model values were dropped."
+    )
 
 
 class Impact(BaseModel):
@@ -221,6 +223,8 @@ class Problem(BaseModel):
     period_counts: dict[str, int]
     spike: Spike | None = None
     proposal: Proposal | None = None
+    summary: str | None = Field(None, description="One-sentence summary (llm engine only).")
+    engine: Engine = Field("rules", description="Engine that named the problem; scores are always code.")
 
 
 class LabelSpike(BaseModel):
@@ -232,6 +236,30 @@ class LabelSpike(BaseModel):
     previous: int
     ratio: float
     z: float
+
+
+class LLMStats(BaseModel):
+    """How the llm engine did on one batch (absent when everything ran on rules)."""
+
+    models: dict[str, str] = Field(description="Model per task: trace, analysis, remediation.")
+    prompts: str = Field(description="Prompt files and versions used.")
+    calls: dict[str, int] = Field(default_factory=dict, description="Structured calls per task.")
+    requests: dict[str, int] = Field(
+        default_factory=dict, description="HTTP requests per task, retries and repairs included."
+    )
+    prompt_chars: dict[str, int] = Field(default_factory=dict, description="Prompt characters sent per task.")
+    retries: int = 0
+    repairs: int = Field(0, description="Repair requests after output that failed validation.")
+    tokens: dict[str, int] = Field(default_factory=dict, description="prompt, completion and total tokens.")
+    token_budget: int = Field(0, description="Tokens the batch could spend (0: no limit).")
+    budget_exhausted: bool = Field(False, description="The budget ran out and later work used rules.")
+    fallbacks: dict[str, int] = Field(
+        default_factory=dict, description="Items that fell back to rules, as agent.reason -> count."
+    )
+    rejected: dict[str, int] = Field(
+        default_factory=dict, description="Model values rejected by validation, by kind."
+    )
+    dropped_citations: int = Field(0, description="Cited source ids that were not among those retrieved.")
 
 
 class RunStats(BaseModel):
@@ -251,6 +279,7 @@ class RunStats(BaseModel):
     periods: list[str] = Field(default_factory=list)
     resumed: bool = Field(False, description="This run continued an interrupted batch from its checkpoint.")
     reused: bool = Field(False, description="The batch had already finished; its stored result was returned.")
+    llm: LLMStats | None = Field(None, description="LLM calls, tokens and fallbacks; null on rules.")
 
 
 class BatchResult(BaseModel):

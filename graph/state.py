@@ -33,6 +33,8 @@ class BatchState(TypedDict, total=False):
     as_of: str
     proposals: Annotated[list[dict[str, Any]], operator.add]
     timings: Annotated[dict[str, float], add_timings]
+    # LLM counters (calls, requests, tokens, fallbacks...) summed over parallel tasks.
+    llm_usage: Annotated[dict[str, float], add_timings]
     stats: dict[str, Any]
 
 
