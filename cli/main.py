@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +25,7 @@ from graph.run import run_batch
 from graph.schema import BatchResult
 from tools.datafile import DataFileError
 from tools.ingest import InputFileError, read_rows
+from tools.llm import LLMConfigError
 from tools.report import write_outputs
 
 app = typer.Typer(
@@ -59,11 +61,38 @@ HomeOpt = Annotated[
 ]
 
 
-def _settings(home: Path | None = None, **paths: Path | None) -> Settings:
-    overrides = {f"{k}_path": v for k, v in paths.items() if v is not None}
+class EngineChoice(StrEnum):
+    """The --engine values."""
+
+    rules = "rules"
+    llm = "llm"
+    auto = "auto"
+
+
+EngineOpt = Annotated[
+    EngineChoice | None,
+    typer.Option(
+        "--engine",
+        help="rules (offline), llm (the OpenAI-compatible endpoint in VOC_LLM_BASE_URL and "
+        "VOC_LLM_MODEL) or auto (llm when both are set). Default: $VOC_ENGINE, else auto.",
+        show_default=False,
+    ),
+]
+
+
+def _settings(home: Path | None = None, engine: EngineChoice | None = None, **paths: Path | None) -> Settings:
+    overrides: dict[str, object] = {f"{k}_path": v for k, v in paths.items() if v is not None}
     if home is not None:
         overrides["home"] = home
-    return Settings(**overrides)  # type: ignore[arg-type]
+    if engine is not None:
+        overrides["engine"] = engine.value
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    try:
+        settings.resolved_engine()
+    except LLMConfigError as exc:
+        err.print(f"[bold red]Engine[/]: {exc} (or use --engine rules)")
+        raise typer.Exit(2) from None
+    return settings
 
 
 def _deps(settings: Settings) -> Deps:
@@ -133,6 +162,11 @@ def _summary(result: BatchResult, html: Path, out: Path) -> None:
     head.add_row("Masked personal data", str(c["pii_masked"]))
     head.add_row("Time", f"{s.seconds:.1f} s · {s.complaints_per_second:.1f} complaints/s")
     head.add_row("Engine", ", ".join(f"{k}: {v}" for k, v in s.engine_use.items()) or "-")
+    if s.llm is not None:
+        requests = sum(s.llm.requests.values())
+        tokens = s.llm.tokens.get("total", 0)
+        spent = " · token budget spent" if s.llm.budget_exhausted else ""
+        head.add_row("LLM", f"{requests} requests · {tokens:,} tokens · {s.fallbacks} fallbacks{spent}")
     console.print(head)
     if result.problems:
         top = Table(title="Top problems", title_justify="left")
@@ -189,13 +223,14 @@ def analyze(
         ),
     ] = False,
     home: HomeOpt = None,
+    engine: EngineOpt = None,
 ) -> None:
     """Analyse a complaint batch: attribution, root cause, common problems, priorities, proposals.
 
     Bad rows are listed in errors.jsonl (row, field, reason) and the rest are analysed.
     An interrupted run resumes where it stopped when you run the same command again.
     """
-    settings = _settings(home, service_matrix=service_matrix, taxonomy=taxonomy)
+    settings = _settings(home, engine, service_matrix=service_matrix, taxonomy=taxonomy)
     _analyze(input, out, settings, fresh)
 
 
@@ -208,10 +243,17 @@ def demo(
         bool, typer.Option("--fresh", help="Analyse again even if the sample was analysed before.")
     ] = False,
     home: HomeOpt = None,
+    engine: EngineOpt = None,
 ) -> None:
     """Analyse the bundled sample (two months of a retail bank's complaints) into ./voc-demo/."""
-    console.print(f"Analysing the bundled sample [bold]{SAMPLE.name}[/] (offline, rules engine)…")
-    _analyze(SAMPLE, out, _settings(home), fresh=fresh)
+    settings = _settings(home, engine)
+    how = (
+        f"llm engine, {settings.llm_model} at {settings.llm_base_url}"
+        if settings.resolved_engine() == "llm"
+        else "offline, rules engine"
+    )
+    console.print(f"Analysing the bundled sample [bold]{SAMPLE.name}[/] ({how})…")
+    _analyze(SAMPLE, out, settings, fresh=fresh)
 
 
 @app.command("eval")
