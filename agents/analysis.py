@@ -159,9 +159,8 @@ def analyze_items(items: list[Item], deps: Deps) -> AnalysisOutput:
 
     labels = np.full(len(originals), -1)
     if originals:
-        exemplars: np.ndarray = deps.indexes["tracing"].exemplars
         # The exemplars' mean is a stable "complaint space" centre, whatever the batch size.
-        center = exemplars.mean(axis=0) if len(exemplars) else np.zeros(originals[0].vector.shape)
+        center = deps.indexes["tracing"].center
         emb = super_embed(originals, center, cfg.clustering.weights)
         labels = cluster_vectors(
             emb, cfg.clustering.distance_threshold, cfg.clustering.min_size, cfg.clustering.exact_above

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from graph.deps import Deps
 
 W_KEYWORDS = 1.0
-W_LABEL = 0.9
+W_LABEL = 2.5
+W_SECONDARY_LABEL = 0.25
 W_FIELDS = 0.5
 W_EMBED = 0.6
 EMBED_TEMPERATURE = 0.02
@@ -140,7 +141,7 @@ def attribute_rules(
                 scores[pos[dept_id]] += W_LABEL * (0.5 + 0.5 * cause.confidence)
             for sec in cause.secondary:
                 for dept_id in index.label_owners.get(sec.label, []):
-                    scores[pos[dept_id]] += 0.3 * W_LABEL
+                    scores[pos[dept_id]] += W_SECONDARY_LABEL
         if len(sims):
             scores += W_EMBED * _softmax(sims[i])
         order = np.argsort(-scores)

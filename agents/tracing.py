@@ -16,6 +16,7 @@ import numpy as np
 
 from graph.schema import Complaint, Evidence, LabelScore, RootCause, Sentiment
 from tools.cues import CueIndex, Match
+from tools.embeddings import normalize_rows
 from tools.sentiment import SentimentAnalyzer
 from tools.taxonomy import GRADES, Grade, Label
 
@@ -23,10 +24,14 @@ if TYPE_CHECKING:
     from agents.llm_tracing import TriageLog
     from graph.deps import Deps
 
-CUE_WEIGHT = 0.55
-EMBED_WEIGHT = 0.45
-EMBED_TEMPERATURE = 0.015
+CUE_WEIGHT = 0.4
+EMBED_WEIGHT = 0.6
+EMBED_TEMPERATURE = 0.04
 SECONDARY_RATIO = 0.6
+_MONEY = re.compile(
+    r"\d[\d,.]*\s*(?:元|块|万|欧元|美元|港币|英镑|usd|sgd|hkd|eur|rmb)|钱|余额|款项|扣款|消费|取现|刷了|被刷"
+    r"|charges?|charged|debited|withdrawn|\$\s?\d"
+)
 _INQUIRY = re.compile(
     r"请问|咨询|想了解|建议|如何|怎么办理|怎样|是否可以|能否|可以吗|吗[?？]|表扬|感谢|how do|can i|\?$"
 )
@@ -39,7 +44,8 @@ class TracingIndex:
     labels: list[Label]
     cues: CueIndex
     l3: dict[str, CueIndex]
-    exemplars: np.ndarray
+    exemplars: np.ndarray  # centred and re-normalised
+    center: np.ndarray  # mean of the raw exemplar vectors
     exemplar_label: np.ndarray
     grade_rules: CueIndex
     grade_rule_names: dict[str, tuple[Grade, str]]
@@ -53,19 +59,26 @@ def build_tracing_index(deps: Deps) -> TracingIndex:
     position = {lab.id: i for i, lab in enumerate(labels)}
     _ids, vecs, metas = deps.store.all_vectors("taxonomy")
     keep = [i for i, m in enumerate(metas) if m.get("label") in position]
+    center = vecs[keep].mean(axis=0) if keep else np.zeros(deps.embedder.dim, dtype=np.float32)
     rules = {f"rule{i}": (r.grade, r.name) for i, r in enumerate(deps.scoring.grades.rules)}
     return TracingIndex(
         labels=labels,
         # L3 cues count for their L2 label too: the L2 list is capped, the L3 lists refine it.
         cues=CueIndex({lab.id: [*lab.cues, *(c for x in lab.l3 for c in x.cues)] for lab in labels}),
         l3={lab.id: CueIndex({x.name: x.cues for x in lab.l3}) for lab in labels if lab.l3},
-        exemplars=vecs[keep],
+        exemplars=centre(vecs[keep], center),
+        center=center,
         exemplar_label=np.array([position[metas[i]["label"]] for i in keep], dtype=int),
         grade_rules=CueIndex({f"rule{i}": r.cues for i, r in enumerate(deps.scoring.grades.rules)}),
         grade_rule_names=rules,
         negative_hints=CueIndex({"neg": deps.taxonomy.negative_hints}),
         sentiment=SentimentAnalyzer(deps.lexicon),
     )
+
+
+def centre(vectors: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """Subtract the exemplars' mean and re-normalise rows."""
+    return normalize_rows(np.atleast_2d(vectors) - center)
 
 
 def _cue_strength(matches: list[Match]) -> float:
@@ -80,7 +93,9 @@ def _label_similarity(index: TracingIndex, vectors: np.ndarray) -> np.ndarray:
     out = np.zeros((n, k), dtype=np.float32)
     if n == 0 or len(index.exemplars) == 0:
         return out
-    sims = vectors @ index.exemplars.T
+    # Centre both sides on the exemplars' mean: E5 similarities are compressed near 0.8-0.9,
+    # and centring spreads them so the nearest label stands out.
+    sims = centre(vectors, index.center) @ index.exemplars.T
     for j in range(k):
         cols = sims[:, index.exemplar_label == j]
         if cols.shape[1] == 0:
@@ -107,8 +122,12 @@ def _grade(index: TracingIndex, folded: str, label: Label | None) -> tuple[Grade
         return grade, f"规则：{name}", hits[ranked[0]]
     if label is None:
         return "一般", "非投诉类声音", []
-    # Fund-safety grade needs evidence of money at risk; without it a 特急 label means 紧急.
+    # A fund-safety label keeps 特急 only when money is actually in play; otherwise 紧急.
     if label.default_grade == "特急":
+        money = _MONEY.search(folded)
+        if money:
+            hit = Match("money", money.group(0), money.start(), money.end())
+            return "特急", f"标签默认等级（{label.id}），涉及资金", [hit]
         return "紧急", f"标签默认等级（{label.id}），未见资金损失证据", []
     return label.default_grade, f"标签默认等级（{label.id}）", []
 
