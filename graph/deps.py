@@ -92,9 +92,18 @@ class Settings(BaseSettings):
     )
 
     def path(self, name: str) -> Path:
-        """The configured path of a data file, or the default in ``data_dir``."""
+        """The data file in force: an explicit ``VOC_<NAME>_PATH``, else the copy edited through
+        the HTTP service in ``VOC_HOME/data/``, else the default in ``data_dir``."""
         explicit = getattr(self, f"{name}_path")
-        return Path(explicit) if explicit else self.data_dir / f"{name}.yaml"
+        if explicit:
+            return Path(explicit)
+        edited = self.edited_data_dir / f"{name}.yaml"
+        return edited if edited.is_file() else self.data_dir / f"{name}.yaml"
+
+    @property
+    def edited_data_dir(self) -> Path:
+        """Where data files changed through the HTTP service are kept (never the repo's data/)."""
+        return self.home / "data"
 
     @property
     def llm_configured(self) -> bool:

@@ -64,15 +64,19 @@ def read_rows(path: Path | str) -> list[RawRow]:
     path = Path(path)
     if not path.is_file():
         raise InputFileError(f"{path}: file not found")
-    fmt = detect_format(path)
-    data = path.read_bytes()
+    return rows_from_bytes(path.read_bytes(), path.name)
+
+
+def rows_from_bytes(data: bytes, name: str) -> list[RawRow]:
+    """Read every row of a batch file held in memory (an upload); ``name`` tells its type."""
+    fmt = detect_format(Path(name))
     if fmt == "xlsx":
         return list(_read_xlsx(data))
     text = data.decode("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8", errors="surrogateescape")
     if fmt == "jsonl":
         return list(_read_jsonl(text))
     if fmt == "json":
-        return list(_read_json(text, path.name))
+        return list(_read_json(text, name))
     return list(_read_csv(text))
 
 
