@@ -1,0 +1,59 @@
+"""``Annotated`` aliases that hand route handlers their caller and services."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from api.batches import BatchService
+from api.config import Principal, Scope
+from api.knowledge import KnowledgeService
+from api.state import Services
+
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key from VOC_API_KEYS.")
+_bearer = HTTPBearer(auto_error=False, description="An API key from VOC_API_KEYS, as a bearer token.")
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_batches(services: ServicesDep) -> BatchService:
+    return services.batches
+
+
+def get_knowledge(services: ServicesDep) -> KnowledgeService:
+    return services.knowledge
+
+
+BatchesDep = Annotated[BatchService, Depends(get_batches)]
+KnowledgeDep = Annotated[KnowledgeService, Depends(get_knowledge)]
+
+
+def caller(
+    request: Request,
+    services: ServicesDep,
+    api_key: Annotated[str | None, Security(_api_key)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> Principal:
+    presented = api_key or (bearer.credentials if bearer else None)
+    return services.auth.authenticate(request.client.host if request.client else None, presented)
+
+
+def require(scope: Scope) -> Callable[..., Principal]:
+    def check(services: ServicesDep, who: Annotated[Principal, Depends(caller)]) -> Principal:
+        return services.auth.authorize(who, scope)
+
+    return check
+
+
+Reader = Annotated[Principal, Depends(require("read"))]
+Writer = Annotated[Principal, Depends(require("write"))]
+Admin = Annotated[Principal, Depends(require("admin"))]

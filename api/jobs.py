@@ -1,0 +1,371 @@
+"""The job store: accepted batches, their progress and results, in SQLite (``VOC_HOME/voc.db``).
+
+A batch is written here, masked, before the service answers 202; from then on it is never
+lost. Workers claim queued batches with a conditional update, so several processes can share
+one database; a batch whose worker died (or went silent past its lease) is queued again and
+resumes from its LangGraph checkpoint, which uses the batch id as its thread.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from graph.run import PreparedBatch
+from graph.schema import BatchResult, Complaint, ComplaintResult, LabelSpike, Problem, RowError, RunStats
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    status TEXT NOT NULL,
+    stage TEXT,
+    done INTEGER NOT NULL DEFAULT 0,
+    total INTEGER NOT NULL,
+    received INTEGER NOT NULL,
+    accepted INTEGER NOT NULL,
+    rejected INTEGER NOT NULL,
+    warnings INTEGER NOT NULL,
+    source TEXT,
+    prepared TEXT,
+    row_errors TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    runner TEXT,
+    heartbeat REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    failure TEXT,
+    idem_key TEXT,
+    payload_hash TEXT,
+    summary TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_idem ON jobs(owner, idem_key) WHERE idem_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, created_at);
+CREATE TABLE IF NOT EXISTS results (
+    job_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (job_id, seq)
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+COLUMNS = (
+    "id, owner, status, stage, done, total, received, accepted, rejected, warnings, source, "
+    "row_errors, created_at, started_at, finished_at, runner, heartbeat, attempts, failure, "
+    "idem_key, payload_hash, summary"
+)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@dataclass
+class Job:
+    """A batch's row in the job store (without its complaints or results)."""
+
+    id: str
+    owner: str
+    status: str
+    stage: str | None
+    done: int
+    total: int
+    received: int
+    accepted: int
+    rejected: int
+    warnings: int
+    source: str | None
+    row_errors: list[RowError]
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    runner: str | None
+    heartbeat: float | None
+    attempts: int
+    failure: str | None
+    idem_key: str | None
+    payload_hash: str | None
+    stats: RunStats | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Job:
+        d = dict(row)
+        raw_summary = d.pop("summary")
+        summary = json.loads(raw_summary) if raw_summary else None
+        d["row_errors"] = [RowError.model_validate(e) for e in json.loads(d["row_errors"])]
+        d["stats"] = RunStats.model_validate(summary["stats"]) if summary else None
+        return cls(**d)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("done", "failed")
+
+
+class JobStore:
+    """All reads and writes of ``voc.db``; one short connection per call, safe across threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        # FULL: an accepted batch survives a power cut, not only a killed process.
+        db.execute("PRAGMA synchronous=FULL")
+        try:
+            yield db
+        finally:
+            db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def ping(self) -> None:
+        with self._connect() as db:
+            db.execute("SELECT count(*) FROM jobs WHERE status = 'queued'").fetchone()
+
+    # -- accepting ---------------------------------------------------------------------------
+
+    def find_idempotent(self, owner: str, idem_key: str) -> Job | None:
+        with self._connect() as db:
+            row = db.execute(
+                f"SELECT {COLUMNS} FROM jobs WHERE owner = ? AND idem_key = ?", (owner, idem_key)
+            ).fetchone()
+        return Job.from_row(row) if row else None
+
+    def insert(
+        self,
+        job_id: str,
+        owner: str,
+        prepared: PreparedBatch,
+        source: str | None,
+        idem_key: str | None,
+        payload_hash: str,
+    ) -> tuple[Job, bool]:
+        """Store a prepared batch as queued; with an idempotency key already used, return that job."""
+        errors = [e.model_dump(mode="json") for e in prepared.errors]
+        doc = {
+            "complaints": [c.model_dump(mode="json") for c in prepared.complaints],
+            "errors": errors,
+            "received": prepared.received,
+            "prepare_seconds": prepared.prepare_seconds,
+            "started_at": prepared.started_at,
+        }
+        rejected = sum(e.severity == "error" for e in prepared.errors)
+        try:
+            with self._transaction() as db:
+                db.execute(
+                    "INSERT INTO jobs (id, owner, status, stage, done, total, received, accepted, rejected,"
+                    " warnings, source, prepared, row_errors, created_at, idem_key, payload_hash)"
+                    " VALUES (?, ?, 'queued', NULL, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        job_id,
+                        owner,
+                        len(prepared.complaints),
+                        prepared.received,
+                        len(prepared.complaints),
+                        rejected,
+                        len(prepared.errors) - rejected,
+                        source,
+                        json.dumps(doc, ensure_ascii=False),
+                        json.dumps(errors, ensure_ascii=False),
+                        _now(),
+                        idem_key,
+                        payload_hash,
+                    ),
+                )
+        except sqlite3.IntegrityError:
+            # Another request with the same key got there first.
+            existing = self.find_idempotent(owner, idem_key) if idem_key else None
+            if existing is None:
+                raise
+            return existing, False
+        job = self.get(job_id)
+        assert job is not None
+        return job, True
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> Job | None:
+        with self._connect() as db:
+            row = db.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return Job.from_row(row) if row else None
+
+    def prepared(self, job_id: str) -> PreparedBatch:
+        with self._connect() as db:
+            row = db.execute("SELECT prepared FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        doc = json.loads(row["prepared"])
+        return PreparedBatch(
+            complaints=[Complaint.model_validate(c) for c in doc["complaints"]],
+            errors=[RowError.model_validate(e) for e in doc["errors"]],
+            received=doc["received"],
+            prepare_seconds=doc["prepare_seconds"],
+            started_at=doc["started_at"],
+        )
+
+    def results(self, job_id: str, offset: int, limit: int) -> list[ComplaintResult]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT body FROM results WHERE job_id = ? ORDER BY seq LIMIT ? OFFSET ?",
+                (job_id, limit, offset),
+            ).fetchall()
+        return [ComplaintResult.model_validate_json(r["body"]) for r in rows]
+
+    def count_results(self, job_id: str) -> int:
+        with self._connect() as db:
+            return int(db.execute("SELECT count(*) FROM results WHERE job_id = ?", (job_id,)).fetchone()[0])
+
+    def summary(self, job_id: str) -> dict[str, Any]:
+        with self._connect() as db:
+            row = db.execute("SELECT summary FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return json.loads(row["summary"])
+
+    def batch_result(self, job: Job) -> BatchResult:
+        """The whole result of a finished batch, as ``run_batch`` returned it."""
+        summary = self.summary(job.id)
+        return BatchResult(
+            batch_id=job.id,
+            results=self.results(job.id, 0, -1),
+            problems=[Problem.model_validate(p) for p in summary["problems"]],
+            label_spikes=[LabelSpike.model_validate(s) for s in summary["label_spikes"]],
+            errors=job.row_errors,
+            stats=RunStats.model_validate(summary["stats"]),
+        )
+
+    # -- running -----------------------------------------------------------------------------
+
+    def claim(self, runner: str) -> Job | None:
+        """Take the oldest queued batch for ``runner``; None when there is none."""
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at, id LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "UPDATE jobs SET status = 'running', runner = ?, heartbeat = ?, attempts = attempts + 1,"
+                " started_at = COALESCE(started_at, ?), failure = NULL WHERE id = ?",
+                (runner, time.time(), _now(), row["id"]),
+            )
+        return self.get(row["id"])
+
+    def progress(self, job_id: str, runner: str, stage: str, done: int | None) -> None:
+        with self._connect() as db:
+            db.execute(
+                "UPDATE jobs SET stage = ?, done = COALESCE(?, done), heartbeat = ?"
+                " WHERE id = ? AND runner = ? AND status = 'running'",
+                (stage, done, time.time(), job_id, runner),
+            )
+
+    def heartbeat(self, runner: str) -> None:
+        with self._connect() as db:
+            db.execute(
+                "UPDATE jobs SET heartbeat = ? WHERE runner = ? AND status = 'running'", (time.time(), runner)
+            )
+
+    def finish(self, job_id: str, runner: str, result: BatchResult) -> bool:
+        """Store the results and mark the batch done; False if another worker owns it now."""
+        summary = {
+            "problems": [p.model_dump(mode="json") for p in result.problems],
+            "label_spikes": [s.model_dump(mode="json") for s in result.label_spikes],
+            "stats": result.stats.model_dump(mode="json"),
+        }
+        with self._transaction() as db:
+            owned = db.execute(
+                "SELECT 1 FROM jobs WHERE id = ? AND runner = ? AND status = 'running'", (job_id, runner)
+            ).fetchone()
+            if not owned:
+                return False
+            db.execute("DELETE FROM results WHERE job_id = ?", (job_id,))
+            db.executemany(
+                "INSERT INTO results (job_id, seq, body) VALUES (?, ?, ?)",
+                ((job_id, i, r.model_dump_json()) for i, r in enumerate(result.results)),
+            )
+            db.execute(
+                "UPDATE jobs SET status = 'done', stage = 'report', done = total, finished_at = ?,"
+                " summary = ?, prepared = NULL, runner = NULL, heartbeat = NULL WHERE id = ?",
+                (_now(), json.dumps(summary, ensure_ascii=False), job_id),
+            )
+        return True
+
+    def release(self, job_id: str, runner: str, failure: str | None, max_attempts: int) -> str:
+        """Give a claimed batch back: queued again, or failed once it used up its attempts."""
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT attempts FROM jobs WHERE id = ? AND runner = ? AND status = 'running'",
+                (job_id, runner),
+            ).fetchone()
+            if row is None:
+                return "lost"
+            status = "failed" if failure and row["attempts"] >= max_attempts else "queued"
+            db.execute(
+                "UPDATE jobs SET status = ?, runner = NULL, heartbeat = NULL, failure = ?,"
+                " finished_at = CASE WHEN ? = 'failed' THEN ? ELSE NULL END WHERE id = ?",
+                (status, failure, status, _now(), job_id),
+            )
+        return status
+
+    def reclaim(self, is_gone: Callable[[str], bool], lease_seconds: float, max_attempts: int) -> list[str]:
+        """Queue again the running batches whose worker is gone or silent past its lease."""
+        stale_before = time.time() - lease_seconds
+        requeued = []
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT id, runner, heartbeat, attempts FROM jobs WHERE status = 'running'"
+            ).fetchall()
+            for row in rows:
+                if not (is_gone(row["runner"] or "") or (row["heartbeat"] or 0) < stale_before):
+                    continue
+                if row["attempts"] >= max_attempts:
+                    db.execute(
+                        "UPDATE jobs SET status = 'failed', runner = NULL, finished_at = ?, failure = ?"
+                        " WHERE id = ?",
+                        (_now(), f"interrupted {row['attempts']} times; gave up", row["id"]),
+                    )
+                else:
+                    db.execute(
+                        "UPDATE jobs SET status = 'queued', runner = NULL, heartbeat = NULL WHERE id = ?",
+                        (row["id"],),
+                    )
+                    requeued.append(row["id"])
+        return requeued
+
+    # -- data generation (knowledge changes) -------------------------------------------------
+
+    def generation(self) -> int:
+        with self._connect() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'data_generation'").fetchone()
+        return int(row["value"]) if row else 0
+
+    def bump_generation(self) -> int:
+        with self._transaction() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'data_generation'").fetchone()
+            value = (int(row["value"]) if row else 0) + 1
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES ('data_generation', ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (str(value),),
+            )
+        return value

@@ -1,0 +1,47 @@
+"""Liveness and readiness probes (no key needed)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from api.dependencies import ServicesDep
+from api.models import Check, Health, Ready
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=Health, summary="The process is up")
+def healthz() -> Health:
+    return Health()
+
+
+@router.get(
+    "/readyz",
+    response_model=Ready,
+    responses={503: {"model": Ready, "description": "A check failed; see checks."}},
+    summary="The job store and knowledge store answer and the embedder is loaded",
+)
+def readyz(services: ServicesDep, response: Response) -> Ready:
+    checks: dict[str, Check] = {}
+    try:
+        services.jobs.ping()
+        checks["job_store"] = Check(ok=True, detail=str(services.jobs.path.name))
+    except Exception as exc:
+        checks["job_store"] = Check(ok=False, detail=f"unreachable ({type(exc).__name__})")
+    try:
+        deps = services.holder.get()
+        counts = deps.store.counts()
+        empty = [name for name, n in counts.items() if n == 0]
+        detail = ", ".join(f"{k}={v}" for k, v in counts.items())
+        checks["knowledge_store"] = Check(ok=not empty, detail=detail if not empty else f"empty: {empty}")
+        checks["embedder"] = Check(
+            ok=services.embedder_ready, detail=deps.embedder.name if services.embedder_ready else "not loaded"
+        )
+    except Exception as exc:
+        checks["knowledge_store"] = Check(ok=False, detail=f"unreachable ({type(exc).__name__})")
+    alive = services.runner.alive()
+    checks["workers"] = Check(ok=alive > 0, detail=f"{alive} of {services.runner.workers} running")
+    ready = all(c.ok for c in checks.values()) and "embedder" in checks
+    if not ready:
+        response.status_code = 503
+    return Ready(status="ready" if ready else "not_ready", checks=checks)

@@ -1,0 +1,156 @@
+"""The bounded worker pool: threads that claim queued batches and run them through the core.
+
+Each claimed batch runs ``run_prepared`` with the job id as its batch id, so its LangGraph
+checkpoint thread is the same on every attempt: a batch interrupted by a crash, a kill or a
+shutdown resumes from its last finished chunk instead of starting over.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+
+from api.jobs import Job, JobStore
+from api.state import DepsHolder
+from graph.run import open_checkpointer, run_prepared
+
+log = logging.getLogger("voc.api")
+
+# Runner ids of the pools alive in this process (a restarted app in one process gets a new id).
+_LIVE: set[str] = set()
+
+
+class _Stopping(Exception):
+    """Raised from the progress callback to leave a batch at its last checkpoint."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def runner_gone(runner: str) -> bool:
+    """True when a runner id names a pool that certainly no longer runs (on this host)."""
+    host, _, rest = runner.partition(":")
+    pid_text, _, _ = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False  # another machine's worker: only its lease can tell
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return runner not in _LIVE
+    return not _pid_alive(pid)
+
+
+class JobRunner:
+    """``workers`` threads claiming batches from the job store, plus one housekeeping thread."""
+
+    HOUSEKEEPING_EVERY = 5.0
+
+    def __init__(
+        self, jobs: JobStore, holder: DepsHolder, workers: int, lease_seconds: float, max_attempts: int
+    ) -> None:
+        self.jobs = jobs
+        self.holder = holder
+        self.workers = workers
+        self.lease_seconds = lease_seconds
+        self.max_attempts = max_attempts
+        self.runner_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._wake = threading.Condition()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        _LIVE.add(self.runner_id)
+        requeued = self.jobs.reclaim(runner_gone, self.lease_seconds, self.max_attempts)
+        if requeued:
+            log.warning("resuming %d interrupted batch(es): %s", len(requeued), ", ".join(requeued))
+        for i in range(self.workers):
+            t = threading.Thread(target=self._work, name=f"voc-worker-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        t = threading.Thread(target=self._housekeep, name="voc-housekeeping", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def alive(self) -> int:
+        """Worker threads still running (the housekeeping thread not counted)."""
+        return sum(t.is_alive() for t in self._threads if t.name.startswith("voc-worker"))
+
+    def notify(self) -> None:
+        """A batch was queued: wake an idle worker now rather than at its next poll."""
+        with self._wake:
+            self._wake.notify()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming; running batches stop at their next chunk and are queued again."""
+        self._stop.set()
+        with self._wake:
+            self._wake.notify_all()
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        _LIVE.discard(self.runner_id)
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            try:
+                job = self.jobs.claim(self.runner_id)
+            except Exception:
+                log.exception("cannot claim a batch")
+                job = None
+            if job is None:
+                with self._wake:
+                    self._wake.wait(timeout=1.0)
+                continue
+            try:
+                self._run(job)
+            except Exception:  # never let one batch take a worker thread down
+                log.exception("batch %s: unexpected error in the worker", job.id)
+
+    def _run(self, job: Job) -> None:
+        log.info("batch %s: attempt %d, %d complaints", job.id, job.attempts, job.total)
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if self._stop.is_set():
+                raise _Stopping
+            self.jobs.progress(
+                job.id, self.runner_id, stage, done if stage == "attribute_and_trace" else None
+            )
+
+        try:
+            deps = self.holder.get()
+            prepared = self.jobs.prepared(job.id)
+            result = run_prepared(prepared, deps, source=job.source, batch_id=job.id, on_progress=on_progress)
+        except _Stopping:
+            self.jobs.release(job.id, self.runner_id, None, self.max_attempts)
+            log.info("batch %s: paused at its last checkpoint for shutdown", job.id)
+            return
+        except Exception as exc:
+            # The reason names the error type only: messages may quote (masked) complaint text.
+            reason = f"analysis failed ({type(exc).__name__}); the server log has the details"
+            status = self.jobs.release(job.id, self.runner_id, reason, self.max_attempts)
+            log.exception("batch %s: %s, now %s", job.id, type(exc).__name__, status)
+            return
+        if self.jobs.finish(job.id, self.runner_id, result):
+            log.info("batch %s: done in %.1f s", job.id, result.stats.seconds)
+            # The job store now holds the results; the checkpoint thread is no longer needed.
+            with open_checkpointer(deps) as saver:
+                saver.delete_thread(job.id)
+
+    def _housekeep(self) -> None:
+        while not self._stop.wait(self.HOUSEKEEPING_EVERY):
+            try:
+                self.jobs.heartbeat(self.runner_id)
+                if self.jobs.reclaim(runner_gone, self.lease_seconds, self.max_attempts):
+                    self.notify()
+            except Exception:
+                log.exception("housekeeping failed")
