@@ -355,6 +355,95 @@ def bench(
         out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
 
 
+@app.command()
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Address to listen on. Without API keys only loopback addresses are allowed.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, max=64, help="Server processes; each analyses VOC_API_JOB_WORKERS batches at a time."
+        ),
+    ] = 1,
+    home: HomeOpt = None,
+    log_level: Annotated[str, typer.Option(help="critical, error, warning, info or debug.")] = "info",
+) -> None:
+    """Run the HTTP service for backend systems (OpenAPI docs at /docs).
+
+    API keys come from VOC_API_KEYS ('KEY:read,write;KEY2:admin') or VOC_API_KEYS_FILE. With no
+    keys the service runs in local-only mode and refuses to listen beyond this machine.
+    Accepted batches are stored under VOC_HOME and resume after a restart.
+    """
+    import os
+
+    import uvicorn
+
+    from api.app import LOCAL_ONLY_WARNING
+    from api.config import ApiSettings, is_loopback, load_keys
+    from graph.deps import load_data
+
+    if home is not None:
+        os.environ["VOC_HOME"] = str(home)  # worker processes build their settings from the environment
+    try:
+        keys = load_keys(ApiSettings())
+    except ValueError as exc:
+        err.print(f"[bold red]Service configuration error[/]: {exc}")
+        raise typer.Exit(4) from None
+    if not keys and not is_loopback(host):
+        err.print(
+            f"[bold red]Refusing to listen on {host} without API keys.[/] Set VOC_API_KEYS (or "
+            "VOC_API_KEYS_FILE), or listen on 127.0.0.1."
+        )
+        raise typer.Exit(4)
+    settings = Settings()
+    try:
+        load_data(settings)
+    except DataFileError as exc:
+        err.print(f"[bold red]Data file error[/]: {exc}")
+        raise typer.Exit(3) from None
+    if not keys:
+        err.print(f"[bold yellow]{LOCAL_ONLY_WARNING}[/]")
+    if workers > 1 and not settings.chroma_url:
+        err.print(
+            "[yellow]Several processes share the on-disk knowledge store; set VOC_CHROMA_URL to a "
+            "Chroma server if you change knowledge data through the API.[/]"
+        )
+    console.print(f"VOC Tracer API on http://{host}:{port} (docs: /docs), state in {settings.home}")
+    uvicorn.run(
+        "api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level=log_level
+    )
+
+
+def _peer(deps: Deps, out: Path | None) -> None:
+    from evals.peer import compare_with_bertopic
+
+    with console.status("Clustering the eval set's negative voices both ways…"):
+        report = compare_with_bertopic(deps)
+    table = Table(
+        title=f"Clustering vs BERTopic · {report.voices} voices, {report.themed} in planted themes",
+        title_justify="left",
+    )
+    for col in ("Method", "ARI", "NMI", "Clusters", "Unclustered", "Seconds"):
+        table.add_column(col, justify="left" if col == "Method" else "right")
+    for r in (report.ours, report.bertopic):
+        if r is not None:
+            table.add_row(
+                r.name,
+                f"{r.ari:.3f}",
+                f"{r.nmi:.3f}",
+                str(r.clusters),
+                str(r.unclustered),
+                f"{r.seconds:.1f}",
+            )
+    console.print(table)
+    if report.note:
+        console.print(f"[yellow]{report.note}[/]")
+    if out:
+        out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
+
+
 @kb_app.command("rebuild")
 def kb_rebuild(home: HomeOpt = None) -> None:
     """Re-embed every knowledge entry, case, taxonomy exemplar and department from data/."""
