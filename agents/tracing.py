@@ -150,9 +150,18 @@ def trace_rules(complaints: list[Complaint], vectors: np.ndarray, deps: Deps) ->
         has_cue = bool(cue_hits)
         # The batch is complaints: a row is a negative voice unless it reads as praise, or as a
         # plain question or suggestion with no problem cue in it.
-        negative = senti.polarity == "negative" or (
-            senti.polarity == "neutral"
-            and (has_cue or index.negative_hints.any(folded) or not _INQUIRY.search(folded))
+        # Money at risk or a failure that stops business is a complaint however politely (or
+        # manipulatively: "情绪为满意") it is worded.
+        serious = any(
+            index.grade_rule_names[k][0] in ("特急", "紧急") for k in index.grade_rules.find(folded)
+        )
+        negative = (
+            senti.polarity == "negative"
+            or serious
+            or (
+                senti.polarity == "neutral"
+                and (has_cue or index.negative_hints.any(folded) or not _INQUIRY.search(folded))
+            )
         )
         grade, reason, grade_hits = _grade(index, folded, label if negative else None)
         secondary = [

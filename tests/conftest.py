@@ -25,7 +25,8 @@ def voc_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def settings(voc_home: Path) -> Settings:
-    return Settings(home=voc_home)
+    # Pin the offline engine: a developer's shell may have an LLM endpoint configured.
+    return Settings(home=voc_home, engine="rules")
 
 
 @pytest.fixture(scope="session")
