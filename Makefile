@@ -15,6 +15,7 @@ help:
 	@echo "make eval       score the agents on the labelled dataset (voc eval)"
 	@echo "make bench      throughput against the embedding floor for 1,000 complaints (voc bench)"
 	@echo "make bench-peer install BERTopic and compare clustering quality and time with it"
+	@echo "make serve      run the HTTP service on 127.0.0.1:8000 (docs at /docs; see README)"
 	@echo "make clean      remove the virtualenv, caches and demo output (not ~/.voc)"
 
 .tools/bin/uv:
@@ -51,6 +52,9 @@ bench-peer: install
 	$(UV) pip install --no-deps "bertopic==0.17.4"
 	$(UV) pip install "umap-learn>=0.5" "hdbscan>=0.8.29" "pandas>=1.1.5" "plotly>=4.7" "tqdm>=4.41"
 	$(UV) run --no-sync voc bench --peer
+
+serve: install
+	$(UV) run --frozen voc serve
 
 clean:
 	rm -rf .venv .tools .pytest_cache .ruff_cache .mypy_cache voc-demo voc-out
