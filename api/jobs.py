@@ -327,6 +327,15 @@ class JobStore:
             )
         return status
 
+    def hand_back(self, runner: str) -> int:
+        """At shutdown: the batches this runner still runs will resume; that is not a failed attempt."""
+        with self._connect() as db:
+            cur = db.execute(
+                "UPDATE jobs SET attempts = max(attempts - 1, 0) WHERE runner = ? AND status = 'running'",
+                (runner,),
+            )
+            return cur.rowcount
+
     def reclaim(self, is_gone: Callable[[str], bool], lease_seconds: float, max_attempts: int) -> list[str]:
         """Queue again the running batches whose worker is gone or silent past its lease."""
         stale_before = time.time() - lease_seconds

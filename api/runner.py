@@ -24,10 +24,6 @@ log = logging.getLogger("voc.api")
 _LIVE: set[str] = set()
 
 
-class _Stopping(Exception):
-    """Raised from the progress callback to leave a batch at its last checkpoint."""
-
-
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -66,41 +62,65 @@ class JobRunner:
         self.runner_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wake = threading.Condition()
         self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._workers: list[threading.Thread] = []
+        self._running = 0
+        self._count_lock = threading.Lock()
+        self._housekeeper: threading.Thread | None = None
 
     def start(self) -> None:
         _LIVE.add(self.runner_id)
         requeued = self.jobs.reclaim(runner_gone, self.lease_seconds, self.max_attempts)
         if requeued:
             log.warning("resuming %d interrupted batch(es): %s", len(requeued), ", ".join(requeued))
+        # Daemon threads: a batch still running when the process exits is left at its last
+        # checkpoint, exactly as after a crash, and the next start resumes it.
+        self._running = self.workers
         for i in range(self.workers):
             t = threading.Thread(target=self._work, name=f"voc-worker-{i}", daemon=True)
             t.start()
-            self._threads.append(t)
-        t = threading.Thread(target=self._housekeep, name="voc-housekeeping", daemon=True)
-        t.start()
-        self._threads.append(t)
+            self._workers.append(t)
+        self._housekeeper = threading.Thread(target=self._housekeep, name="voc-housekeeping", daemon=True)
+        self._housekeeper.start()
 
     def alive(self) -> int:
-        """Worker threads still running (the housekeeping thread not counted)."""
-        return sum(t.is_alive() for t in self._threads if t.name.startswith("voc-worker"))
+        """Worker threads still running."""
+        return sum(t.is_alive() for t in self._workers)
 
     def notify(self) -> None:
         """A batch was queued: wake an idle worker now rather than at its next poll."""
         with self._wake:
             self._wake.notify()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop claiming; running batches stop at their next chunk and are queued again."""
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop claiming batches and give running ones ``grace`` seconds to finish.
+
+        A batch still running after that is not counted as a failed attempt: it resumes from
+        its checkpoint at the next start (or in another process once this one has exited).
+        """
         self._stop.set()
         with self._wake:
             self._wake.notify_all()
-        deadline = time.monotonic() + timeout
-        for t in self._threads:
+        deadline = time.monotonic() + grace
+        for t in self._workers:
             t.join(max(0.0, deadline - time.monotonic()))
-        _LIVE.discard(self.runner_id)
+        if self.alive():
+            n = self.jobs.hand_back(self.runner_id)
+            log.warning("%d batch(es) still running at shutdown will resume from their checkpoint", n)
+            # At interpreter exit the graph's executor threads drain their queue and cannot
+            # save what they finish; that work is redone on resume, so the errors are noise.
+            logging.getLogger("concurrent.futures").setLevel(logging.CRITICAL)
 
     def _work(self) -> None:
+        try:
+            self._claim_and_run()
+        finally:
+            with self._count_lock:
+                self._running -= 1
+                if self._running == 0:
+                    # The last worker out: nothing of this pool runs in this process any more.
+                    _LIVE.discard(self.runner_id)
+
+    def _claim_and_run(self) -> None:
         while not self._stop.is_set():
             try:
                 job = self.jobs.claim(self.runner_id)
@@ -120,20 +140,13 @@ class JobRunner:
         log.info("batch %s: attempt %d, %d complaints", job.id, job.attempts, job.total)
 
         def on_progress(stage: str, done: int, total: int) -> None:
-            if self._stop.is_set():
-                raise _Stopping
-            self.jobs.progress(
-                job.id, self.runner_id, stage, done if stage == "attribute_and_trace" else None
-            )
+            counted = min(done, total) if stage == "attribute_and_trace" else None
+            self.jobs.progress(job.id, self.runner_id, stage, counted)
 
         try:
             deps = self.holder.get()
             prepared = self.jobs.prepared(job.id)
             result = run_prepared(prepared, deps, source=job.source, batch_id=job.id, on_progress=on_progress)
-        except _Stopping:
-            self.jobs.release(job.id, self.runner_id, None, self.max_attempts)
-            log.info("batch %s: paused at its last checkpoint for shutdown", job.id)
-            return
         except Exception as exc:
             # The reason names the error type only: messages may quote (masked) complaint text.
             reason = f"analysis failed ({type(exc).__name__}); the server log has the details"
@@ -147,10 +160,15 @@ class JobRunner:
                 saver.delete_thread(job.id)
 
     def _housekeep(self) -> None:
-        while not self._stop.wait(self.HOUSEKEEPING_EVERY):
+        # Heartbeats go on while a worker still runs a batch, even after stop().
+        while not self._stop.wait(self.HOUSEKEEPING_EVERY) or self.alive():
             try:
                 self.jobs.heartbeat(self.runner_id)
-                if self.jobs.reclaim(runner_gone, self.lease_seconds, self.max_attempts):
+                if not self._stop.is_set() and self.jobs.reclaim(
+                    runner_gone, self.lease_seconds, self.max_attempts
+                ):
                     self.notify()
             except Exception:
                 log.exception("housekeeping failed")
+            if self._stop.is_set():
+                time.sleep(self.HOUSEKEEPING_EVERY)

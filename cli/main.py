@@ -376,6 +376,7 @@ def serve(
     keys the service runs in local-only mode and refuses to listen beyond this machine.
     Accepted batches are stored under VOC_HOME and resume after a restart.
     """
+    import inspect
     import os
 
     import uvicorn
@@ -411,8 +412,19 @@ def serve(
             "Chroma server if you change knowledge data through the API.[/]"
         )
     console.print(f"VOC Tracer API on http://{host}:{port} (docs: /docs), state in {settings.home}")
+    extra = {}
+    if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
+        # With several processes uvicorn restarts a worker that has not finished starting within
+        # this time; loading the model and (on first use) building the store takes longer than 5 s.
+        extra["timeout_worker_healthcheck"] = 600
     uvicorn.run(
-        "api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level=log_level
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        **extra,  # type: ignore[arg-type]
     )
 
 
