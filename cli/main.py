@@ -303,7 +303,7 @@ def eval_cmd(
     table.add_row("spike detected", f"{s.spike_theme} " + ("✓" if s.spike_detected else "✗"))
     for lang, m in s.by_language.items():
         table.add_row(
-            f"[{lang}] dim / L2 / dept",
+            f"{lang} rows: dim / L2 / dept",
             f"{m['dimension_accuracy']:.3f} / {m['l2_accuracy']:.3f} / {m['department_accuracy']:.3f}",
         )
     console.print(table)
@@ -326,12 +326,20 @@ def bench(
         int, typer.Option("--embed-sample", min=10, help="Texts embedded alone to measure the floor.")
     ] = 1000,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the numbers as JSON.")] = None,
+    peer: Annotated[bool, typer.Option("--peer", help="Compare clustering with BERTopic instead.")] = False,
     home: HomeOpt = None,
 ) -> None:
-    """Measure throughput end to end against the embedding-only floor, stage times and peak RSS."""
+    """Measure throughput end to end against the embedding-only floor, stage times and peak RSS.
+
+    With --peer, instead compare our clustering with BERTopic on the same embeddings of the
+    eval dataset (ARI against its planted themes, and wall time); `make bench-peer` installs it.
+    """
     from evals.bench import run_bench
 
     deps = _deps(_settings(home))
+    if peer:
+        _peer(deps, out)
+        return
     with console.status(f"Analysing {n} generated complaints…"):
         report = run_bench(deps, n, embed_sample=embed_sample)
     table = Table(title=f"VOC Tracer bench · n={n} · {report.embedder}", title_justify="left")
@@ -426,6 +434,80 @@ def serve(
         log_level=log_level,
         **extra,  # type: ignore[arg-type]
     )
+
+
+class McpTransport(StrEnum):
+    """The --transport values of voc mcp."""
+
+    stdio = "stdio"
+    http = "http"
+
+
+@app.command("mcp")
+def mcp_cmd(
+    transport: Annotated[
+        McpTransport,
+        typer.Option(
+            help="stdio: the assistant starts this command and talks over stdin/stdout. "
+            "http: streamable HTTP at http://HOST:PORT/mcp for remote assistants."
+        ),
+    ] = McpTransport.stdio,
+    host: Annotated[
+        str, typer.Option(help="http only. Without API keys only loopback addresses are allowed.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="http only: TCP port.")] = 8001,
+    home: HomeOpt = None,
+    engine: EngineOpt = None,
+    log_level: Annotated[str, typer.Option(help="critical, error, warning, info or debug.")] = "warning",
+) -> None:
+    """Serve the agents to MCP assistants (Claude Desktop, IDE agents, in-house copilots).
+
+    Register `voc mcp` as a stdio server in the assistant (see README). Batches submitted through
+    it share the HTTP service's job store under VOC_HOME.
+
+    Over http, callers send an API key from VOC_API_KEYS (as for voc serve) as
+    'Authorization: Bearer KEY'; with no keys only this machine is served.
+    """
+    from api.config import ApiSettings, is_loopback, load_keys
+    from graph.deps import load_data
+    from mcp_server.server import build_server
+
+    settings = _settings(home, engine)
+    try:
+        load_data(settings)
+    except DataFileError as exc:
+        err.print(f"[bold red]Data file error[/]: {exc}")
+        raise typer.Exit(3) from None
+    if transport is McpTransport.stdio:
+        # stdout is the protocol channel: nothing else may be printed there.
+        build_server(settings=settings).run("stdio")
+        return
+
+    import uvicorn
+
+    from api.app import LOCAL_ONLY_WARNING
+    from api.security import Auth
+    from mcp_server.http import http_app
+
+    api_settings = ApiSettings()
+    try:
+        keys = load_keys(api_settings)
+    except ValueError as exc:
+        err.print(f"[bold red]Service configuration error[/]: {exc}")
+        raise typer.Exit(4) from None
+    if not keys and not is_loopback(host):
+        err.print(
+            f"[bold red]Refusing to listen on {host} without API keys.[/] Set VOC_API_KEYS (or "
+            "VOC_API_KEYS_FILE), or listen on 127.0.0.1."
+        )
+        raise typer.Exit(4)
+    if not keys:
+        err.print(f"[bold yellow]{LOCAL_ONLY_WARNING}[/]")
+    auth = Auth(api_settings)
+    server = build_server(settings=settings, api_settings=api_settings, auth=auth)
+    asgi = http_app(server, auth, host=host, api_settings=api_settings)
+    console.print(f"VOC Tracer MCP on http://{host}:{port}/mcp, state in {settings.home}")
+    uvicorn.run(asgi, host=host, port=port, log_level=log_level)
 
 
 def _peer(deps: Deps, out: Path | None) -> None:
