@@ -82,6 +82,8 @@ def parse_json(body: bytes) -> Submission:
         raise Unprocessable(f"the body is not valid JSON ({exc.msg}, line {exc.lineno})") from None
     except ValueError:
         raise Unprocessable("the body is not valid UTF-8 JSON") from None
+    except RecursionError:
+        raise Unprocessable("the body nests too deeply") from None
     records, raw_options = (doc, None) if isinstance(doc, list) else (None, None)
     if isinstance(doc, dict):
         records, raw_options = doc.get("complaints"), doc.get("options")
@@ -124,7 +126,7 @@ async def _read_upload(request: Request) -> Submission:
             raise Unprocessable("options must be a JSON text field, not a file")
         try:
             options_doc = json.loads(raw_options) if raw_options else None
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             raise Unprocessable("the options field is not valid JSON") from None
     finally:
         await form.close()

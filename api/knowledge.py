@@ -131,10 +131,11 @@ class KnowledgeService:
         try:
             # The whole data set with the candidate in place: cross-file checks apply too.
             load_data(self.settings.model_copy(update={f"{name}_path": candidate}))
-        except DataFileError as exc:
+        except (DataFileError, RecursionError) as exc:
             candidate.unlink(missing_ok=True)
+            problems = exc.problems if isinstance(exc, DataFileError) else ["the file nests too deeply"]
             raise InvalidDataFile(
-                f"the {name} file is not valid; the one in force is unchanged", problems=exc.problems
+                f"the {name} file is not valid; the one in force is unchanged", problems=problems
             ) from None
         previous = target.read_bytes() if target.is_file() else None
         os.replace(candidate, target)

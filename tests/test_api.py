@@ -301,6 +301,9 @@ def test_limits_name_rows_and_never_echo_text(client: TestClient, records: list[
         "/v1/batches", content=secret.encode(), headers={**auth(RW_KEY), "Content-Type": "text/plain"}
     )
     assert r.status_code == 415
+    deep = b"[" * 100_000 + b"]" * 100_000
+    r = client.post("/v1/batches", content=deep, headers={**auth(RW_KEY), "Content-Type": "application/json"})
+    assert r.status_code == 422
     big = {"complaints": [{"id": str(i), "text": secret * 100} for i in range(MAX_ROWS)]}
     r = client.post("/v1/batches", json=big, headers=auth(RW_KEY))
     assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
@@ -425,6 +428,8 @@ def test_replace_matrix_and_taxonomy_validated(kb_client: TestClient) -> None:
     assert any("owns_labels" in p for p in r.json()["error"]["problems"])
     r = client.put("/v1/knowledge/service-matrix", content=b"version: [unclosed", headers=yaml_headers)
     assert r.status_code == 422 and "line" in r.json()["error"]["problems"][0]
+    r = client.put("/v1/knowledge/service-matrix", content=b"a: " + b"[" * 100_000, headers=yaml_headers)
+    assert r.status_code == 422 and r.json()["error"]["problems"] == ["the file nests too deeply"]
     assert client.get("/v1/knowledge/service-matrix?format=yaml", headers=admin).text == original.text
 
     renamed = {**matrix, "version": "api-test-2"}
