@@ -22,7 +22,11 @@ from api.app import create_app
 from api.config import ApiSettings
 from graph.deps import Settings, make_deps
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    # schemathesis' own strategies call the random module, which Hypothesis flags; not our code.
+    pytest.mark.filterwarnings("ignore:Do not use the `random` module inside strategies"),
+]
 
 
 @pytest.fixture(scope="module")
