@@ -99,6 +99,13 @@ def create_app(
     for module in (health, batches, analyze, knowledge):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+
+    # --- MCP server for assistants at /mcp (streamable HTTP) -------------------------------
+    # It shares this app's job store, workers, data and API keys; see mcp_server/http.py.
+    from mcp_server.http import mount as mount_mcp
+
+    mount_mcp(app, auth, api_settings, lambda: app.state.services)
+    # -----------------------------------------------------------------------------------------
     return app
 
 

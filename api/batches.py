@@ -37,6 +37,7 @@ from api.runner import JobRunner
 from api.state import DepsHolder
 from graph.deps import Settings
 from graph.run import PreparedBatch, open_checkpointer, prepare_batch, run_prepared
+from graph.run import Progress as OnProgress
 from graph.schema import BatchResult, LabelSpike, Problem, RowError
 from tools.ingest import RawRow, rows_from_bytes, rows_from_records
 from tools.pii import mask_text
@@ -254,7 +255,7 @@ class BatchService:
             replayed=replayed,
         )
 
-    def analyze_now(self, sub: Submission) -> BatchResult:
+    def analyze_now(self, sub: Submission, on_progress: OnProgress | None = None) -> BatchResult:
         """Analyse a small batch in the request; nothing is kept once it is answered."""
         self.check_limits(sub.rows, self.api.sync_max_complaints, "synchronous request; use POST /v1/batches")
         prepared = self._prepare(sub)
@@ -264,7 +265,9 @@ class BatchService:
             deps = self.holder.get()
             batch_id = "s-" + secrets.token_hex(8)
             try:
-                return run_prepared(prepared, deps, source=sub.source, batch_id=batch_id)
+                return run_prepared(
+                    prepared, deps, source=sub.source, batch_id=batch_id, on_progress=on_progress
+                )
             finally:
                 with open_checkpointer(deps) as saver:
                     saver.delete_thread(batch_id)
