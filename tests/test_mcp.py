@@ -187,7 +187,8 @@ def test_batches_go_through_the_http_job_store(server: MCPServer[Any], deps: Dep
 
     r = session(server, flow)
     bid = r["accepted"]["batch_id"]
-    assert r["accepted"]["status"] == "queued" and r["accepted"]["accepted"] == 4
+    # A worker may claim the batch before the answer is written: any status but failed.
+    assert r["accepted"]["status"] != "failed" and r["accepted"]["accepted"] == 4
     assert r["replay"]["batch_id"] == bid and r["replay"]["replayed"] is True
     assert r["status"]["status"] == "done" and r["status"]["done"] == 4
     assert r["status"]["summary"]["analysed"] == 4
