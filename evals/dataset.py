@@ -7,20 +7,12 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from evals.scoring import EvalRow
-from tools.ingest import RawRow
+from tools.ingest import FIELDS, RawRow
 
 DATASETS = Path(__file__).resolve().parent / "datasets"
 DEFAULT_DATASET = DATASETS / "dev.jsonl"
-INPUT_FIELDS = (
-    "id",
-    "text",
-    "channel",
-    "received_at",
-    "customer_id",
-    "customer_segment",
-    "business_line",
-    "product",
-)
+# What a user would submit: exactly the fields ingest reads.
+INPUT_FIELDS = FIELDS
 
 
 def load_dataset(path: Path | str = DEFAULT_DATASET, split: str = "all") -> list[EvalRow]:
