@@ -1,20 +1,37 @@
 """Personal-data masking applied once at ingest, before text is stored, logged or embedded.
 
-Works on NFKC-normalised text (full-width digits are already ASCII) and never relies on
-``\\b``: Chinese characters count as word characters, so digit runs are delimited with
-look-arounds on digits instead. Masks keep enough shape to stay readable and are stable:
-the same value always masks to the same string, so two complaints about one card still link.
+Input contract: ingest passes NFKC-normalised text (``tools.text.normalize``). Other callers pass raw
+strings, so ``mask`` also folds full-width ASCII forms (digits, letters, ``＋（）：＠``) to ASCII itself;
+on normalised text that fold is a no-op, on raw text it is the only change besides the masks.
+
+Never relies on ``\\b``: Chinese characters count as word characters, so values are delimited with
+look-arounds on digits and letters instead. Digit values are found as one "run" of digit groups joined
+by a single space, hyphen or line break, then cut into values by shape and checksum, so a card written
+``6217 0023 4000 1234 568``, a mobile written ``+86 137 0013 8000`` and two numbers side by side are
+all read correctly without one pattern swallowing its neighbour.
+
+Masks keep enough shape to stay readable and are stable: each mask is a function of the value's
+digits alone (not of how it was written), so two complaints about one card still link.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
+# GB 2260 province codes, plus 81/82/83 (Hong Kong/Macau/Taiwan residence permits) and 91 (the
+# foreigners' permanent residence card). An 18-digit order number that starts with a date (20xx...)
+# fails here even when its last digit happens to satisfy MOD 11-2.
+_PROVINCES = frozenset(
+    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 "
+    "50 51 52 53 54 61 62 63 64 65 71 81 82 83 91".split()
+)
+# Taiwan national ID: the letter stands for a two-digit area number.
+_TW_LETTERS = {ch: n for ch, n in zip("ABCDEFGHJKLMNPQRSTUVXYWZIO", range(10, 36), strict=True)}
 
 
 def id18_valid(value: str) -> bool:
@@ -40,9 +57,37 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+def taiwan_id_valid(value: str) -> bool:
+    """Checksum of a Taiwan national ID (letter + gender digit 1/2 + 8 digits), as quoted by
+    Taiwan residents; the checksum keeps ten-character product codes from being masked."""
+    if len(value) != 10 or value[0] not in _TW_LETTERS or value[1] not in "12" or not value[1:].isdigit():
+        return False
+    area = _TW_LETTERS[value[0]]
+    total = area // 10 + (area % 10) * 9 + int(value[-1])
+    total += sum(int(d) * w for d, w in zip(value[1:9], range(8, 0, -1), strict=True))
+    return total % 10 == 0
+
+
 def _plausible_birth(yyyymmdd: str) -> bool:
     year, month, day = int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:8])
     return 1900 <= year <= 2030 and 1 <= month <= 12 and 1 <= day <= 31
+
+
+def _is_id18(value: str) -> bool:
+    """A valid 18-character ID: checksum, a real province and a plausible birth date."""
+    return value[:2] in _PROVINCES and id18_valid(value) and _plausible_birth(value[6:14])
+
+
+def _is_id15(digits: str) -> bool:
+    """A legacy 15-digit ID has no check digit, so province and birth date are all there is (and 91,
+    the foreigners' card, only ever had 18 digits)."""
+    return digits[:2] in _PROVINCES and digits[0] != "9" and _plausible_birth("19" + digits[6:12])
+
+
+def _is_card(digits: str) -> bool:
+    """16-19 digits passing Luhn. Numbers starting 0, 1, 20 or 21 are never issued as payment cards
+    (ISO/IEC 7812), and that is exactly where date- and timestamp-based order numbers start."""
+    return 16 <= len(digits) <= 19 and not digits.startswith(("0", "1", "20", "21")) and luhn_valid(digits)
 
 
 @dataclass
@@ -56,35 +101,88 @@ class MaskReport:
         return sum(self.counts.values())
 
 
-_D = r"(?<![0-9A-Za-z])"
-_E = r"(?![0-9A-Za-z])"
+class _Found:
+    """One masking pass: the report, plus the values found only through their context (a name after
+    "户名", a code after "验证码") so later bare mentions in the same text are masked too. The raw
+    values live only for the pass and never reach the report."""
 
-_ID18 = re.compile(_D + r"([1-9]\d{5}(?:19|20)\d{2}[01]\d[0-3]\d\d{3}[0-9Xx])" + _E)
-_ID15 = re.compile(_D + r"([1-9]\d{5}\d{2}[01]\d[0-3]\d\d{3})" + _E)
-_CARD = re.compile(_D + r"((?:\d[ -]?){15,18}\d)" + _E)
-_MOBILE = re.compile(r"(?<![0-9])((?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d){8})(?![0-9])")
-_LANDLINE = re.compile(r"(?<![0-9])(0\d{2,3}[ -]?\d{7,8})(?![0-9])")
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_SECRET = re.compile(
-    r"((?:验证码|动态码|校验码|密码|口令|pin|PIN|password|code)\s*(?:是|为|:|=)?\s*)([0-9A-Za-z]{4,12})"
-)
-# Common Chinese surnames: a name is only taken as a name when it starts with one, so verbs
-# after "客户" ("客户来电", "客户反映") are never mistaken for names.
-_SURNAMES = (
-    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
-    "姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
-    "常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季"
-    "裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦"
-    "戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻"
-    "苑迟邝"
-)
-_NAME = re.compile(
-    r"((?:我叫|名叫|名字叫|户名|姓名|持卡人|开户人|账户名|客户名|客户|投诉人|消费者|本人|申请人|借款人|家属)"
-    r"\s*(?:是|为|:)?\s*)"
-    rf"([{_SURNAMES}][\u4e00-\u9fff]{{1,2}})"
-    r"(?=[，,。.；;、\s：:(（]|来电|致电|反映|称|表示|投诉|到|在|于|卡|账|的|先生|女士|$)"
-)
-_ADDRESS_NO = re.compile(r"([\u4e00-\u9fff](?:路|街|道|巷|弄|村|小区))(\d{1,5})(号|栋|幢|弄)")
+    def __init__(self) -> None:
+        self.report = MaskReport()
+        self.echoes: dict[str, tuple[str, str]] = {}
+
+    def add(self, kind: str, masked: str, raw: str = "") -> str:
+        """Count one ``kind`` value and return its mask; ``raw`` is remembered for echoes."""
+        self.report.counts[kind] += 1
+        if len(raw) >= 2:
+            self.echoes[raw] = (kind, masked)
+        return masked
+
+    def mask_echoes(self, text: str) -> str:
+        """ "客户张伟来电……张伟称": repeat the masks of context-found values wherever they recur."""
+        for raw in sorted(self.echoes, key=len, reverse=True):
+            if raw in text:
+                kind, masked = self.echoes[raw]
+                self.report.counts[kind] += text.count(raw)
+                text = text.replace(raw, masked)
+        return text
+
+
+# ── full-width folding ────────────────────────────────────────────────────────
+
+_FULL_WIDTH = re.compile("[\uff01-\uff5e\u3000]")
+# Digits, letters, "＋" and "＠" are folded wherever they are; dashes, brackets, colons and the
+# ideographic space only next to a digit, so "（0755）1234－5678" reads as a number while the
+# complaint's own punctuation ("，", "（测试）") is left as written.
+_FOLD_ALWAYS = {
+    c: c - 0xFEE0 for c in (*range(0xFF10, 0xFF1A), *range(0xFF21, 0xFF3B), *range(0xFF41, 0xFF5B))
+}
+_FOLD_ALWAYS |= {0xFF0B: 0x2B, 0xFF20: 0x40}
+_FOLD_NEAR_DIGIT = re.compile(r"(?<=[0-9])[－（）：\u3000]|[－（）：\u3000](?=[0-9])|（(?=[+＋]?[0-9])")
+_FOLD_PUNCT = {0xFF0D: 0x2D, 0xFF08: 0x28, 0xFF09: 0x29, 0xFF1A: 0x3A, 0x3000: 0x20}
+
+
+def _fold_full_width(text: str) -> str:
+    """Full-width digits and letters to ASCII, so un-normalised callers get the same masking.
+    A no-op on text that went through ``tools.text.normalize`` (NFKC already did it)."""
+    if not _FULL_WIDTH.search(text):
+        return text
+    text = text.translate(_FOLD_ALWAYS)
+    return _FOLD_NEAR_DIGIT.sub(lambda m: m.group(0).translate(_FOLD_PUNCT), text)
+
+
+# ── digit runs: IDs, cards, mobiles, landlines ────────────────────────────────
+
+# One separator between digit groups: a space or two, a hyphen/dash (spaces allowed around it) or a
+# single line break (a card wrapped across two lines).
+_SEP = r"(?:[ \t]*\n[ \t]*|[ \t]?[-‐‑–—][ \t]?|[ \t]{1,2})"
+_GROUP = r"[0-9]+(?:[Xx](?![0-9A-Za-z]))?"
+# Starts with a digit so the engine can skip Chinese text quickly; the left boundary and a "+86" /
+# "(010)" prefix are looked at by hand (``_run_start``), which a leading look-behind would make slow.
+_RUN = re.compile(rf"{_GROUP}(?:{_SEP}{_GROUP})*(?![0-9*]|\.[0-9])")
+_PREFIX_BEFORE = re.compile(r"(?:\((?:\+?86|0086|0[1-9][0-9]{1,2})\)[ \t]?|\+)$")
+_TOKEN_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz*")
+# English labels sometimes glued to a number ("ID110...", "Tel138..."); other letters make a code.
+_GLUED_LABELS = ("ID", "No", "NO", "Tel", "TEL")
+_SEP_SPLIT = re.compile(f"({_SEP})")
+_MOBILE = re.compile(r"1[3-9][0-9]{9}")
+_MOBILE_SHAPES = frozenset({(11,), (3, 4, 4), (3, 8), (7, 4)})
+_LOCAL_SHAPES = frozenset({(7,), (8,), (3, 4), (4, 4), (4, 3)})
+_AREA = re.compile(r"0(?:10|2[0-9]|[3-9][0-9]{2})")
+# Country codes of Hong Kong, Macau and Taiwan with the length and first digit of a mobile there.
+_INTL_MOBILE = {"852": (8, "5679"), "853": (8, "6"), "886": (9, "9")}
+_AMOUNT_BEFORE = re.compile(r"(?:[¥$€£]|RMB|CNY|人民币)[ \t]?$")
+_AMOUNT_AFTER = re.compile(r"[ \t]?(?:元(?!旦)|万|亿|块|美元|港币|%|RMB|CNY)")
+
+
+@dataclass(frozen=True)
+class _Value:
+    """A value found in a digit run: groups ``start``..``end`` (exclusive) become ``masked``."""
+
+    start: int
+    end: int
+    kind: str
+    masked: str
+    uses_prefix: bool
 
 
 def _stars(n: int) -> str:
@@ -103,89 +201,522 @@ def _mask_mobile(digits: str) -> str:
     return digits[:3] + "****" + digits[-4:]
 
 
+def _mask_landline(area: str, local: str) -> str:
+    return f"{area}-{_stars(len(local) - 2)}{local[-2:]}"
+
+
+def _lengths(groups: Sequence[str]) -> tuple[int, ...]:
+    return tuple(len(g) for g in groups)
+
+
+def _national_mobile(groups: Sequence[str], prefix: str) -> tuple[str, Sequence[str]] | None:
+    """(country code, national groups) once a +86/0086/86 or (+86) prefix is peeled off."""
+    code = prefix.strip("()+ \t-")
+    if code in ("86", "0086"):
+        return "86", groups
+    if code:  # "(010)" belongs to a landline
+        return None
+    head = groups[0]
+    if head in ("86", "0086"):
+        return "86", groups[1:]
+    if len(groups) == 1 and head[:2] == "86" and len(head) == 13:
+        return "86", [head[2:]]
+    if len(groups) == 1 and head[:4] == "0086" and len(head) == 15:
+        return "86", [head[4:]]
+    if prefix.strip() == "+":
+        for cc in _INTL_MOBILE:
+            if head.startswith(cc):
+                rest = [head[len(cc) :], *groups[1:]] if len(head) > len(cc) else list(groups[1:])
+                return cc, rest
+        return None
+    return "", groups
+
+
+def _mobile(groups: Sequence[str], prefix: str) -> str | None:
+    """Mask of a mobile number written in any of the usual ways, else None."""
+    found = _national_mobile(groups, prefix)
+    if found is None or not found[1]:
+        return None
+    cc, national = found
+    digits = "".join(national)
+    if cc in ("", "86"):
+        if _lengths(national) in _MOBILE_SHAPES and _MOBILE.fullmatch(digits):
+            return _mask_mobile(digits)
+        return None
+    length, first = _INTL_MOBILE[cc]
+    if len(digits) == length and digits[0] in first and len(national) <= 3:
+        return f"+{cc} {_stars(length - 4)}{digits[-4:]}"
+    return None
+
+
+def _landline(groups: Sequence[str], prefix: str) -> str | None:
+    """Mask of a fixed-line number with its area code: 010-12345678, (0755)1234-5678, 075512345678."""
+    code = prefix.strip("() \t")
+    if code:
+        if not _AREA.fullmatch(code):
+            return None
+        area, local = code, list(groups)
+    elif len(groups) >= 2 and _AREA.fullmatch(groups[0]):
+        area, local = groups[0], list(groups[1:])
+    elif len(groups) == 1 and len(groups[0]) in (11, 12) and groups[0][0] == "0":
+        digits = groups[0]
+        cut = 3 if digits[1] in "12" else 4
+        area, local = digits[:cut], [digits[cut:]]
+        if not _AREA.fullmatch(area):
+            return None
+    else:
+        return None
+    number = "".join(local)
+    if _lengths(local) not in _LOCAL_SHAPES or number[0] == "0":
+        return None
+    return _mask_landline(area, number)
+
+
+def _card_shape(groups: Sequence[str]) -> bool:
+    """One block, or groups of at least four digits with a shorter last one (4-4-4-4-3, 6-13)."""
+    return len(groups) <= 6 and all(len(g) >= 4 for g in groups[:-1])
+
+
+def _classify(groups: Sequence[str], prefix: str, amount: bool) -> tuple[str, str] | None:
+    """(kind, mask) when ``groups`` joined are one personal value, else None.
+
+    Checksummed values (IDs, cards) are trusted anywhere; values without a checksum (legacy IDs,
+    phones) are refused next to a currency sign or unit, where a long number is an amount.
+    """
+    digits = "".join(groups)
+    if any(g[-1] in "Xx" for g in groups[:-1]):
+        return None
+    if digits[-1] in "Xx":
+        value = digits.upper()
+        return ("id_card", _mask_id(value)) if len(value) == 18 and _is_id18(value) else None
+    if len(digits) == 18 and len(groups) <= 4 and _is_id18(digits):
+        return "id_card", _mask_id(digits)
+    if not prefix and _card_shape(groups) and _is_card(digits):
+        return "bank_card", _mask_card(digits)
+    if amount:
+        return None
+    if not prefix and len(digits) == 15 and (len(groups) == 1 or len(groups[0]) == 6) and _is_id15(digits):
+        return "id_card", _mask_id(digits)
+    if (masked := _mobile(groups, prefix)) is not None:
+        return "mobile", masked
+    if (masked := _landline(groups, prefix)) is not None:
+        return "landline", masked
+    return None
+
+
+def _sep_kind(sep: str) -> str:
+    return "\n" if "\n" in sep else ("-" if sep.strip() else " ")
+
+
+def _continues(groups: Sequence[str], seps: Sequence[str], i: int, j: int, kind: str) -> bool:
+    """Whether the written value ``groups[i:j]`` is really part of a longer grouped number: a short
+    neighbouring group joined the way the value's own groups are joined ("6259 0143 4223 4818 25"
+    is one 18-digit reference, not a card plus "25"). A line break never joins; mobiles are exempt
+    ("138 0013 8000 3次" is a phone and a count) and so is a landline's "-801" extension."""
+    inner = {_sep_kind(s) for s in seps[i : j - 1]} - {"\n"}
+    if not inner or kind == "mobile":
+        return False
+    if i > 0 and len(groups[i - 1]) <= 4 and _sep_kind(seps[i - 1]) in inner:
+        return True
+    return kind != "landline" and j < len(groups) and len(groups[j]) <= 4 and _sep_kind(seps[j - 1]) in inner
+
+
+def _find_values(parts: Sequence[str], prefix: str, amount_before: bool, amount_after: bool) -> list[_Value]:
+    """Cut a run of digit groups into values, left to right, longest candidate first."""
+    groups, seps = parts[0::2], parts[1::2]
+    found: list[_Value] = []
+    n, i = len(groups), 0
+    while i < n:
+        hit = None
+        for j in range(min(n, i + 6), i, -1):
+            size = sum(len(g) for g in groups[i:j])
+            if size > 19 or (size < 7 and not (i == 0 and prefix)):
+                continue
+            amount = (i == 0 and amount_before) or (j == n and amount_after)
+            pre = prefix if i == 0 else ""
+            result = _classify(groups[i:j], pre, amount)
+            if result is None and pre:
+                result = _classify(groups[i:j], "", amount)
+                pre = ""
+            if result is not None and not _continues(groups, seps, i, j, result[0]):
+                hit = _Value(i, j, result[0], result[1], bool(pre))
+                break
+        if hit is None:
+            i += 1
+        else:
+            found.append(hit)
+            i = hit.end
+    return found
+
+
+def _rebuild(parts: Sequence[str], prefix: str, values: Sequence[_Value]) -> str:
+    """The run with each value replaced by its mask; separators between values are kept."""
+    groups, seps = parts[0::2], parts[1::2]
+    out = [] if values and values[0].start == 0 and values[0].uses_prefix else [prefix]
+    starts = {v.start: v for v in values}
+    k = 0
+    while k < len(groups):
+        value = starts.get(k)
+        if value is not None:
+            out.append(value.masked)
+            k = value.end
+        else:
+            out.append(groups[k])
+            k += 1
+        if k < len(groups):
+            out.append(seps[k - 1])
+    return "".join(out)
+
+
+def _run_start(text: str, start: int) -> tuple[str, bool]:
+    """(prefix, free): the "+86"/"(010)" prefix just before a run, and whether the run stands on its
+    own rather than continuing a longer number, a letter code or a mask."""
+    prefix = ""
+    if start and text[start - 1] in "+) \t":
+        found = _PREFIX_BEFORE.search(text, max(0, start - 8), start)
+        prefix = found.group(0) if found else ""
+    outer = start - len(prefix)
+    free = outer == 0 or text[outer - 1] not in _TOKEN_CHARS or text[:outer].endswith(_GLUED_LABELS)
+    return prefix, free
+
+
+def _mask_runs(text: str, found: _Found) -> str:
+    pieces: list[str] = []
+    last = 0
+    for m in _RUN.finditer(text):
+        body, start = m.group(0), m.start()
+        prefix, free = _run_start(text, start)
+        if (len(body) < 7 and not prefix) or not free:
+            continue
+        parts = _SEP_SPLIT.split(body)
+        outer = start - len(prefix)
+        before = bool(_AMOUNT_BEFORE.search(text, max(0, outer - 4), outer))
+        after = bool(_AMOUNT_AFTER.match(text, m.end()))
+        values = _find_values(parts, prefix, before, after)
+        if not values:
+            continue
+        for v in values:
+            found.add(v.kind, v.masked)
+        pieces += [text[last:outer], _rebuild(parts, prefix, values)]
+        last = m.end()
+    if not pieces:
+        return text
+    pieces.append(text[last:])
+    return "".join(pieces)
+
+
+# ── travel permits ────────────────────────────────────────────────────────────
+
+# 回乡证 H/M + 8 or 10 digits, 往来港澳通行证 C + letter/digit + 7 digits, 台胞证 8 digits (10 with a
+# bracketed letter in old booklets), Taiwan national ID (checksummed). Nine-character letter forms
+# (C12345678, H12345678) look like any product or complaint code, so they are masked only when the
+# text is about documents at all; ids and free fields masked on their own keep such codes.
+_PERMIT = re.compile(
+    r"[A-Z](?<![0-9A-Za-z*][A-Z])"
+    r"(?:(?P<long>(?<=[HM])[0-9]{10}|(?<=C)[A-Z][0-9]{7})|(?P<tw>[12][0-9]{8})|(?P<short>(?<=[HMC])[0-9]{8}))"
+    r"(?![0-9A-Za-z])"
+)
+_PERMIT_CONTEXT = re.compile(r"证|通行|港|澳|台|(?i:permit|passport|travel|document|\bid\b)")
+_TW_PERMIT_CUES = ("通行证", "台胞证", "回乡证", "permit", "Permit", "MTP")
+_TW_PERMIT = re.compile(
+    r"((?:台胞证|台湾居民来往大陆通行证|通行证|回乡证|MTP|[Pp]ermit)[^0-9]{0,8}?)"
+    r"(?<![0-9A-Za-z])([0-9]{8}(?:[0-9]{2})?(?:\([A-Z0-9]\))?)(?![0-9A-Za-z])"
+)
+
+
+def _mask_permit_value(value: str) -> str:
+    head = 2 if value[1:2].isalpha() else 1
+    if value[0].isdigit():
+        head = 0
+    return value[:head] + _stars(len(value) - head - 2) + value[-2:]
+
+
+def _mask_permits(text: str, found: _Found) -> str:
+    context: list[bool] = []
+
+    def about_documents() -> bool:
+        if not context:
+            context.append(_PERMIT_CONTEXT.search(text) is not None)
+        return context[0]
+
+    def letter_form(m: re.Match[str]) -> str:
+        value = m.group(0)
+        if m.group("tw") and not taiwan_id_valid(value):
+            return value
+        if m.group("short") and not about_documents():
+            return value
+        return found.add("travel_permit", _mask_permit_value(value))
+
+    def digit_form(m: re.Match[str]) -> str:
+        return m.group(1) + found.add("travel_permit", _mask_permit_value(m.group(2)), m.group(2))
+
+    text = _PERMIT.sub(letter_form, text)
+    if any(cue in text for cue in _TW_PERMIT_CUES):
+        text = _TW_PERMIT.sub(digit_form, text)
+    return text
+
+
+# ── e-mail, secrets ───────────────────────────────────────────────────────────
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+
+
+def _mask_emails(text: str, found: _Found) -> str:
+    def repl(m: re.Match[str]) -> str:
+        local, _, domain = m.group(0).partition("@")
+        return found.add("email", local[:1] + "***@" + domain)
+
+    return _EMAIL.sub(repl, text) if "@" in text else text
+
+
+_SECRET_TAIL = r"(?P<value>[0-9A-Za-z][0-9A-Za-z!@#$%^&*_.\-]{2,31})"
+_SECRET_ZH = re.compile(
+    r"(?P<cue>(?:短信验证码|手机验证码|验证码|校验码|动态码|动态密码|动态口令|交易密码|支付密码|查询密码|"
+    r"取款密码|登录密码|网银密码|银行卡密码|卡密码|密码|口令|安全码)"
+    r"[\"'”’]?\s*(?:(?:是|为|:|=)\s*){0,2}[\"'“‘【\[(]?\s*)" + _SECRET_TAIL
+)
+# Matched against the lower-cased text (same length) so the pattern can start with plain letters,
+# which lets the engine skip ahead; the left word boundary is checked by hand.
+_SECRET_EN = re.compile(
+    r"(?P<cue>(?:(?:verification|security|sms|otp|auth|authentication|one[- ]time|login|access"
+    r"|confirmation)[ _-]?code|passcode|password|passwd|pwd|pin(?:[ _-]?code)?|otp|cvv2?|cvn2?"
+    r"|code(?<!error code)(?<!status code)(?<!promo code)(?<!zip code)(?<!postal code)(?<!product code)"
+    r"(?=[\"']?\s*(?:is|was|:|=)))"
+    r"(?![a-z])[\"']?\s*(?:(?:is|was)\s|:|=)?\s*[\"'(]?\s*)" + _SECRET_TAIL
+)
+_SECRET_EN_CUES = ("pass", "pwd", "pin", "otp", "cvv", "cvn", "code")
+_SECRET_UNIT = re.compile(r"[年月日号次秒分位个条遍天元笔]")
+_SHORT_SECRET_CUES = ("cvv", "cvn", "安全码")
+
+
+def _secret_value(cue: str, value: str, text: str, value_start: int) -> str | None:
+    """The secret after a cue with trailing punctuation trimmed, or None when it is not one:
+    English words after English cues ("password is wrong") and counts ("验证码60秒") are not."""
+    value = value.rstrip(".-_")
+    minimum = 3 if cue.lower().startswith(_SHORT_SECRET_CUES) else 4
+    if len(value) < minimum:
+        return None
+    if cue[:1].isascii():
+        if not any(c.isdigit() for c in value) and ":" not in cue and "=" not in cue:
+            return None
+    elif _SECRET_UNIT.match(text, value_start + len(value)):
+        return None
+    return value
+
+
+def _replace_spans(text: str, spans: Sequence[tuple[int, int, str]]) -> str:
+    """``text`` with each (start, end, replacement) applied; spans are sorted and do not overlap."""
+    if not spans:
+        return text
+    pieces, last = [], 0
+    for start, end, replacement in spans:
+        pieces += [text[last:start], replacement]
+        last = end
+    pieces.append(text[last:])
+    return "".join(pieces)
+
+
+def _word_start(lowered: str, i: int) -> bool:
+    return i == 0 or not ("a" <= lowered[i - 1] <= "z")
+
+
+def _english_secrets(text: str, found: _Found) -> str:
+    lowered = text.lower()
+    if len(lowered) != len(text) or not any(cue in lowered for cue in _SECRET_EN_CUES):
+        return text
+    spans = []
+    for m in _SECRET_EN.finditer(lowered):
+        start, end = m.span("value")
+        value = _secret_value(text[m.start() : start], text[start:end], text, start)
+        if value is None or not _word_start(lowered, m.start()):
+            continue
+        spans.append((start, start + len(value), found.add("secret", "******", value)))
+    return _replace_spans(text, spans)
+
+
+def _mask_secrets(text: str, found: _Found) -> str:
+    def repl(m: re.Match[str]) -> str:
+        value = _secret_value(m.group("cue"), m.group("value"), text, m.start("value"))
+        if value is None:
+            return m.group(0)
+        return m.group("cue") + found.add("secret", "******", value) + m.group("value")[len(value) :]
+
+    if "码" in text or "令" in text:
+        text = _SECRET_ZH.sub(repl, text)
+    return _english_secrets(text, found)
+
+
+# ── names ─────────────────────────────────────────────────────────────────────
+
+# Common Chinese surnames: a name is only taken as a name when it starts with one, so verbs after
+# "客户" ("客户来电", "客户反映") are never mistaken for names.
+_SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+    "姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+    "常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季"
+    "裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦"
+    "戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻"
+    "苑迟邝"
+)
+_COMPOUND_SURNAMES = (
+    "欧阳|司马|上官|诸葛|东方|皇甫|尉迟|公孙|慕容|令狐|长孙|宇文|司徒|夏侯|端木|独孤|南宫|西门"
+)
+_SURNAME = rf"(?:{_COMPOUND_SURNAMES}|[{_SURNAMES}])"
+# Characters that (almost) never occur in a given name but often follow one: a name stops there.
+_NOT_GIVEN = (
+    "的了在于来去说称反投到卡账向给是与及等把被将已也都就要不没用办转汇号户这那他她它们您你我请帮让对从因"
+    "所但而还再又很太最过款钱额次年日昨今前后上下近当每些个位条笔份件项并或即且便该此虽某客服网点行"
+)
+_GIVEN = rf"(?:(?![{_NOT_GIVEN}])[\u4e00-\u9fff])"
+# After the bare cues (客户, 本人, ...) a name must also be made of common given-name characters and be
+# followed by punctuation or a reporting verb: "客户方面反映" and "客户向客服投诉" are not names.
+_COMMON_GIVEN = (
+    "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂华建国文辉力永健世广志义兴良海山仁波宁贵福生龙元全胜"
+    "学祥才发武新利清飞彬富顺信子昌成康星光天达安岩中茂进林有坚和彪博诚先敬震振壮会思群豪心邦承乐绍功松善厚"
+    "庆民友裕河哲江浩亮政谦亨奇固之轮翰朗伯宏言若鸣朋斌梁栋维启克伦翔旭鹏泽晨辰士以家致树炎德时泰盛雄琛钧冠"
+    "策腾楠榕风航弘慧巧美淑惠珠翠雅芝玉萍红娥玲芬燕彩春菊凤洁梅琳素云莲真环雪荣爱妹香月莺媛瑞凡佳嘉琼勤珍"
+    "贞莉娣叶璧璐娅琦晶妍茜秋珊莎锦黛青倩婷姣婉娴瑾颖露瑶怡婵雁蓓仪荷丹蓉眉君琴蕊薇菁梦岚苑婕馨瑗琰韵融园艺"
+    "咏卿聪澜纯毓悦昭冰爽琬茗羽希欣飘育滢馥筠柔竹霭凝晓欢霄枫芸菲寒伊亚宜可舒影荔小一宇轩涵梓睿彤萱诗雨琪"
+    "铭昊熙阳鑫俊峰帆凯毅雷洪金银铁根柱宝财喜寿东南西北夏冬立正道鹰蕾蓝莹婧昕玥桐兵卓坤奕妮娇孝宸岳川庭廷"
+    "忠旻晖晗曦柏楷洲澄瀚灿炜烨煜璇皓礼芮萌钰锋霖驰骁骏鸿"
+)
+_NAME_TERMINATOR = (
+    r"(?=[^\u4e00-\u9fff]|$|先生|女士|来电|致电|反映|称|表示|投诉|反馈|说|要求|询问|咨询|于|在|的|名下|"
+    r"持有|办理|申请|因|向|对|卡|账|来|到|去|是|也|曾|和|与|及|等|本人|夫妇|一家)"
+)
+_WEAK_CUES = frozenset({"客户", "本人", "消费者", "家属", "用户"})
+_SURNAME_FIRST = _SURNAMES + "".join(c[0] for c in _COMPOUND_SURNAMES.split("|"))
+# The cue and its connector; the regex starts with plain words so the engine can skip text quickly.
+_NAME_CUE = re.compile(
+    r"(?:账户名称|账户名|客户名称|客户姓名|客户名|户名|姓名|持卡人|开户人|收款人|付款人|户主|联系人|转账给|汇款给|"
+    r"转给|汇给|我叫|名叫|名字叫|名字是|投诉人|申请人|借款人|收件人|投保人|被保险人|客户|本人|消费者|家属|用户)"
+    r"\s*[\"'“”]?\s*(?:是|为|叫|:|=)?\s*[\"'“”]?\s*"
+    rf"(?=[{_SURNAME_FIRST}])"
+)
+_WEAK_NAME = re.compile(rf"{_SURNAME}[{_COMMON_GIVEN}]{{1,2}}{_NAME_TERMINATOR}")
+_STRONG_NAME = re.compile(rf"{_SURNAME}{_GIVEN}{{1,2}}")
+# Words that start with a surname character and often follow these cues; never names.
+_NOT_NAMES = frozenset(
+    """商户 商家 商场 方面 方式 方法 于是 曾经 高度 严重 全家 全部 全额 明确 明显 常常 金额 金融 连续 费用
+    单位 成功 关于 关注 查询 包括 应该 应当 经理 时间 时候 管理 安装 安全 房东 房贷 车辆 车主 简单 陆续
+    万元 钱款 任何 宁愿 马上 解释 解决 程序 申请 余额 余款 师傅 管家 尚未 黄金 麻烦 游戏 项目 司法 和解
+    时效 双方""".split()
+)
+_NAME_EN_CUES = ("name", "holder", "payee", "beneficiary", "recipient")
+# Matched against the lower-cased text; the name itself is then read case-sensitively.
+_NAME_EN_CUE = re.compile(
+    r"(?:my name is|my name's|(?:account|card)[ -]?holder(?:'s)?(?: name)?|payee(?: name)?"
+    r"|beneficiary(?: name)?|recipient(?: name)?"
+    r"|(?:account|customer|full|user)[ _]?name(?=[\"']?\s*(?::|=|is\s))|name(?=[\"']?\s*(?::|=|is\s)))"
+    r"[\"']?\s*(?:is\s|:|=)?\s*[\"']?"
+)
+_NAME_EN_VALUE = re.compile(rf"[A-Z][A-Za-z'-]+(?: [A-Z][A-Za-z'-]+){{0,2}}|{_SURNAME}{_GIVEN}{{1,2}}")
+_HONORIFIC = re.compile("先生|女士|小姐")
+_HONORED_NAME = re.compile(rf"(?:{_COMPOUND_SURNAMES}|[{_SURNAMES}])[{_COMMON_GIVEN}]{{1,2}}")
+
+
+def _mask_name(value: str) -> str:
+    if value[:1].isascii():
+        return " ".join(w[0] + _stars(len(w) - 1) for w in value.split(" "))
+    return value[0] + _stars(len(value) - 1)
+
+
+def _chinese_name_after(text: str, cue: re.Match[str]) -> str | None:
+    """The name right after a cue, or None: bare cues (客户, 本人) need a common given name followed by
+    punctuation or a reporting verb; account cues (户名, 收款人) take any two or three characters."""
+    weak = cue.group(0).rstrip(" \t\"'“”:=是为叫").startswith(tuple(_WEAK_CUES))
+    weak = weak and not cue.group(0).startswith(("客户名", "客户姓名"))
+    found = (_WEAK_NAME if weak else _STRONG_NAME).match(text, cue.end())
+    if found is None:
+        return None
+    value = found.group(0)
+    return None if value in _NOT_NAMES or value[:2] in _NOT_NAMES else value
+
+
+def _mask_chinese_names(text: str, found: _Found) -> str:
+    spans: list[tuple[int, int, str]] = []
+    for cue in _NAME_CUE.finditer(text):
+        if spans and cue.start() < spans[-1][1]:
+            continue
+        value = _chinese_name_after(text, cue)
+        if value is not None:
+            spans.append((cue.end(), cue.end() + len(value), found.add("name", _mask_name(value), value)))
+    return _replace_spans(text, spans)
+
+
+def _mask_english_names(text: str, found: _Found) -> str:
+    lowered = text.lower()
+    if len(lowered) != len(text) or not any(cue in lowered for cue in _NAME_EN_CUES):
+        return text
+    spans = []
+    for cue in _NAME_EN_CUE.finditer(lowered):
+        name = _NAME_EN_VALUE.match(text, cue.end())
+        if name is None or not _word_start(lowered, cue.start()) or name.group(0) in _NOT_NAMES:
+            continue
+        value = name.group(0)
+        spans.append((name.start(), name.end(), found.add("name", _mask_name(value), value)))
+    return _replace_spans(text, spans)
+
+
+def _mask_honored_names(text: str, found: _Found) -> str:
+    """ "李建国先生", "王芳女士": a full name before an honorific, without any other cue."""
+    spans: list[tuple[int, int, str]] = []
+    for m in _HONORIFIC.finditer(text):
+        end = m.start()
+        for size in (4, 3, 2):
+            start = end - size
+            if start < 0 or (spans and start < spans[-1][1]):
+                continue
+            value = text[start:end]
+            if size == 4 and not value.startswith(tuple(_COMPOUND_SURNAMES.split("|"))):
+                continue
+            if _HONORED_NAME.fullmatch(value) and value not in _NOT_NAMES:
+                spans.append((start, end, found.add("name", _mask_name(value), value)))
+                break
+    return _replace_spans(text, spans)
+
+
+def _mask_names(text: str, found: _Found) -> str:
+    text = _mask_chinese_names(text, found)
+    if "先生" in text or "女士" in text or "小姐" in text:
+        text = _mask_honored_names(text, found)
+    return _mask_english_names(text, found)
+
+
+# ── addresses ─────────────────────────────────────────────────────────────────
+
+_ADDRESS_NO = re.compile(
+    r"([路街道巷弄村区])(?:(?<=[\u4e00-\u9fff][路街道巷弄村])|(?<=[\u4e00-\u9fff]小区))([0-9]{1,5})(号|栋|幢|弄)"
+)
+
+
+def _mask_addresses(text: str, found: _Found) -> str:
+    def repl(m: re.Match[str]) -> str:
+        return m.group(1) + found.add("address", "**") + m.group(3)
+
+    return _ADDRESS_NO.sub(repl, text)
+
+
+_HAS_DIGIT = re.compile(r"[0-9]")
+
+
 def mask(text: str) -> tuple[str, MaskReport]:
     """Replace personal data in ``text``; return the masked text and what was replaced."""
-    report = MaskReport()
-
-    def sub(pattern: re.Pattern[str], fn: Callable[[re.Match[str]], str | None]) -> None:
-        nonlocal text
-
-        def repl(m: re.Match[str]) -> str:
-            out = fn(m)
-            return m.group(0) if out is None else out
-
-        text = pattern.sub(repl, text)
-
-    def id18(m: re.Match[str]) -> str | None:
-        value = m.group(1)
-        if id18_valid(value) and _plausible_birth(value[6:14]):
-            report.counts["id_card"] += 1
-            return _mask_id(value)
-        return None
-
-    def id15(m: re.Match[str]) -> str | None:
-        value = m.group(1)
-        if _plausible_birth("19" + value[6:12]):
-            # A 15-digit number is also a possible card; a valid Luhn sum says card. The card
-            # pattern only covers 16-19 digits, so mask it as a card here or it would leak.
-            if luhn_valid(value):
-                report.counts["bank_card"] += 1
-                return _mask_card(value)
-            report.counts["id_card"] += 1
-            return _mask_id(value)
-        return None
-
-    def card(m: re.Match[str]) -> str | None:
-        raw = m.group(1)
-        digits = re.sub(r"[ -]", "", raw)
-        if 16 <= len(digits) <= 19 and luhn_valid(digits):
-            report.counts["bank_card"] += 1
-            return _mask_card(digits)
-        return None
-
-    def mobile(m: re.Match[str]) -> str | None:
-        digits = re.sub(r"[ +-]", "", m.group(1))
-        if digits.startswith("86") and len(digits) == 13:
-            digits = digits[2:]
-        if len(digits) != 11:
-            return None
-        report.counts["mobile"] += 1
-        return _mask_mobile(digits)
-
-    def landline(m: re.Match[str]) -> str:
-        value = m.group(1)
-        report.counts["landline"] += 1
-        return value[:4] + _stars(len(value) - 6) + value[-2:]
-
-    def email(m: re.Match[str]) -> str:
-        local, _, domain = m.group(0).partition("@")
-        report.counts["email"] += 1
-        return local[:1] + "***@" + domain
-
-    def secret(m: re.Match[str]) -> str:
-        report.counts["secret"] += 1
-        return m.group(1) + "******"
-
-    def name(m: re.Match[str]) -> str:
-        value = m.group(2)
-        report.counts["name"] += 1
-        return m.group(1) + value[0] + _stars(len(value) - 1)
-
-    def address(m: re.Match[str]) -> str:
-        report.counts["address"] += 1
-        return m.group(1) + "**" + m.group(3)
-
-    # Order matters: IDs before cards (an ID is 18 digits too), secrets before phones.
-    sub(_ID18, id18)
-    sub(_ID15, id15)
-    sub(_CARD, card)
-    sub(_SECRET, secret)
-    sub(_MOBILE, mobile)
-    sub(_LANDLINE, landline)
-    sub(_EMAIL, email)
-    sub(_NAME, name)
-    sub(_ADDRESS_NO, address)
-    return text, report
+    found = _Found()
+    text = _fold_full_width(text)
+    # Order matters: e-mails first (a QQ mailbox's local part is a digit run), then secrets (a code
+    # is not a phone), then lettered permits, then digit runs, then names (cues may sit next to digits),
+    # and last the echoes of values that were recognised by their context.
+    text = _mask_emails(text, found)
+    text = _mask_secrets(text, found)
+    if _HAS_DIGIT.search(text):
+        text = _mask_permits(text, found)
+        text = _mask_runs(text, found)
+        text = _mask_addresses(text, found)
+    text = _mask_names(text, found)
+    if found.echoes:
+        text = found.mask_echoes(text)
+    return text, found.report
 
 
 def mask_text(text: str) -> str:
