@@ -20,11 +20,12 @@ from api.jobs import JobStore
 from api.knowledge import KnowledgeService
 from api.limits import BodyLimitMiddleware
 from api.models import BatchIn, ProgressEvent
-from api.routes import analyze, batches, health, knowledge
+from api.routes import analyze, audit, batches, health, knowledge
 from api.runner import JobRunner
 from api.security import Auth
 from api.state import DepsHolder, Services
 from graph.deps import Deps, Settings
+from tools.audit import AuditLog
 from tools.clustering import cluster_vectors, tokenize
 from tools.matrix import ServiceMatrix
 from tools.taxonomy import Taxonomy
@@ -41,7 +42,9 @@ VOC Tracer (客户声音溯源) over HTTP: submit complaint batches, follow them
 root causes, common problems, priorities and remediation proposals; manage the knowledge data.
 
 Authenticate with `Authorization: Bearer KEY` or `X-API-Key: KEY` (scopes: read, write, admin).
-Error bodies name rows, fields and reasons and never repeat submitted text.
+Error bodies name rows, fields and reasons and never repeat submitted text. Submissions, reads
+and deletions of batches and changes to knowledge data are recorded in an audit trail of ids,
+names and counts (`GET /v1/audit`, admin scope).
 """
 # Schemas referenced from hand-written request bodies and event streams.
 EXTRA_SCHEMAS: tuple[type[BaseModel], ...] = (BatchIn, ProgressEvent, ServiceMatrix, Taxonomy)
@@ -66,15 +69,17 @@ def create_app(
         runner = JobRunner(
             jobs, holder, api_settings.job_workers, api_settings.lease_seconds, api_settings.max_attempts
         )
+        audit_log = AuditLog(settings.audit_db)
         app.state.services = Services(
             settings=settings,
             api=api_settings,
             jobs=jobs,
             holder=holder,
             runner=runner,
-            batches=BatchService(settings, api_settings, jobs, holder, runner),
-            knowledge=KnowledgeService(holder),
+            batches=BatchService(settings, api_settings, jobs, holder, runner, audit_log),
+            knowledge=KnowledgeService(holder, audit_log),
             auth=auth,
+            audit=audit_log,
             embedder_ready=True,
         )
         runner.start()
@@ -96,7 +101,7 @@ def create_app(
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, api_settings.max_body_bytes)
     app.add_middleware(BodyLimitMiddleware, max_bytes=api_settings.max_body_bytes)
     errors.install(app)
-    for module in (health, batches, analyze, knowledge):
+    for module in (health, batches, analyze, knowledge, audit):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
 

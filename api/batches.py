@@ -21,7 +21,9 @@ from starlette.requests import Request
 
 from api.config import ApiSettings, Principal
 from api.errors import (
+    AuditUnavailable,
     Busy,
+    Conflict,
     IdempotencyConflict,
     NotFinished,
     NotFound,
@@ -33,12 +35,15 @@ from api.errors import (
 )
 from api.jobs import Job, JobStore
 from api.models import Accepted, BatchOptions, BatchStatus, Links, ProblemsOut, Progress, ResultsPage
+from api.retention import Retention
 from api.runner import JobRunner
+from api.security import actor_of
 from api.state import DepsHolder
 from graph.deps import Settings
 from graph.run import PreparedBatch, open_checkpointer, prepare_batch, run_prepared
 from graph.run import Progress as OnProgress
 from graph.schema import BatchResult, LabelSpike, Problem, RowError
+from tools.audit import Actor, AuditError, AuditLog
 from tools.ingest import RawRow, rows_from_bytes, rows_from_records
 from tools.pii import mask_text
 from tools.report import render
@@ -160,17 +165,42 @@ def links(batch_id: str) -> Links:
 
 
 class BatchService:
-    """Accepting, running synchronously, and reading back batches."""
+    """Accepting, running synchronously, reading back and deleting batches, with an audit trail.
+
+    Every method that stores, hands out or deletes batch data records it in the audit log as
+    ``via`` (the HTTP caller by default; the MCP server passes its own). Changes are recorded
+    after they are made and a failed audit write is logged, not raised: an accepted batch is
+    stored and will run, and a failed answer would only make the caller submit it again. Reads
+    are recorded before the data is handed out, and a read that cannot be recorded is refused
+    (503): nothing is lost by that, and no batch is read without a trace.
+    """
 
     def __init__(
-        self, settings: Settings, api: ApiSettings, jobs: JobStore, holder: DepsHolder, runner: JobRunner
+        self,
+        settings: Settings,
+        api: ApiSettings,
+        jobs: JobStore,
+        holder: DepsHolder,
+        runner: JobRunner,
+        audit: AuditLog | None = None,
     ) -> None:
         self.settings = settings
         self.api = api
         self.jobs = jobs
         self.holder = holder
         self.runner = runner
+        self.audit = audit or AuditLog(settings.audit_db)
+        self.retention = Retention(settings, self.audit, jobs)
         self._sync_slots = threading.BoundedSemaphore(api.job_workers)
+
+    def _read(self, via: Actor, batch_id: str, **detail: int | str) -> None:
+        """No trace, no data: record a read before it is answered."""
+        try:
+            self.audit.record(via, "batch.read", batch_id, **detail)
+        except AuditError:
+            raise AuditUnavailable(
+                "the audit log cannot be written; batch data is not served without it"
+            ) from None
 
     # -- checks ------------------------------------------------------------------------------
 
@@ -221,8 +251,14 @@ class BatchService:
 
     # -- accepting ---------------------------------------------------------------------------
 
-    def submit(self, sub: Submission, who: Principal, idem_key: str | None) -> Accepted:
-        """Validate and mask, store the masked batch, queue it; replay an idempotent retry."""
+    def submit(
+        self, sub: Submission, who: Principal, idem_key: str | None, via: Actor | None = None
+    ) -> Accepted:
+        """Validate and mask, store the masked batch, queue it; replay an idempotent retry.
+
+        The batch is stored before it is audited (see the class docstring); a replay is not a
+        new submission and is not recorded again.
+        """
         key = hashlib.sha256(idem_key.encode()).hexdigest() if idem_key else None
         if key and (earlier := self.jobs.find_idempotent(who.name, key)):
             return self._replay(earlier, sub.payload_hash)
@@ -234,6 +270,14 @@ class BatchService:
         if not created:
             return self._replay(job, sub.payload_hash)
         self.runner.notify()
+        self.audit.record_done(
+            via or actor_of(who),
+            "batch.submit",
+            job.id,
+            received=job.received,
+            accepted=job.accepted,
+            rejected=job.rejected,
+        )
         return self._accepted(job, replayed=False)
 
     def _replay(self, job: Job, payload_hash: str) -> Accepted:
@@ -255,8 +299,10 @@ class BatchService:
             replayed=replayed,
         )
 
-    def analyze_now(self, sub: Submission, on_progress: OnProgress | None = None) -> BatchResult:
-        """Analyse a small batch in the request; nothing is kept once it is answered."""
+    def analyze_now(
+        self, sub: Submission, who: Principal, on_progress: OnProgress | None = None, via: Actor | None = None
+    ) -> BatchResult:
+        """Analyse a small batch in the request; nothing but its audit entry is kept once it is answered."""
         self.check_limits(sub.rows, self.api.sync_max_complaints, "synchronous request; use POST /v1/batches")
         prepared = self._prepare(sub)
         if not self._sync_slots.acquire(timeout=30):
@@ -265,7 +311,7 @@ class BatchService:
             deps = self.holder.get()
             batch_id = "s-" + secrets.token_hex(8)
             try:
-                return run_prepared(
+                result = run_prepared(
                     prepared, deps, source=sub.source, batch_id=batch_id, on_progress=on_progress
                 )
             finally:
@@ -273,6 +319,16 @@ class BatchService:
                     saver.delete_thread(batch_id)
         finally:
             self._sync_slots.release()
+        c = result.stats.counts
+        self.audit.record_done(
+            via or actor_of(who),
+            "batch.analyze",
+            batch_id,
+            received=c.get("received", 0),
+            accepted=c.get("accepted", 0),
+            rejected=c.get("rejected", 0),
+        )
+        return result
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -291,7 +347,15 @@ class BatchService:
             raise NotFinished(f"the batch is {job.status}; follow {links(job.id).events} or poll its status")
         return job
 
-    def status(self, batch_id: str, who: Principal) -> BatchStatus:
+    def status(self, batch_id: str, who: Principal, via: Actor | None = None) -> BatchStatus:
+        """The batch's status, recorded as a read."""
+        out = self.watch(batch_id, who)
+        self._read(via or actor_of(who), out.batch_id, part="status")
+        return out
+
+    def watch(self, batch_id: str, who: Principal) -> BatchStatus:
+        """The status again, unrecorded: for following a batch whose first read was recorded
+        (the event stream, MCP's wait), which polls twice a second."""
         job = self.job(batch_id, who)
         return BatchStatus(
             batch_id=job.id,
@@ -312,11 +376,14 @@ class BatchService:
             stats=job.stats,
         )
 
-    def results(self, batch_id: str, who: Principal, offset: int, limit: int) -> ResultsPage:
+    def results(
+        self, batch_id: str, who: Principal, offset: int, limit: int, via: Actor | None = None
+    ) -> ResultsPage:
         job = self.finished_job(batch_id, who)
         total = self.jobs.count_results(job.id)
         items = self.jobs.results(job.id, offset, limit)
         nxt = offset + len(items)
+        self._read(via or actor_of(who), job.id, part="results", offset=offset, items=len(items))
         return ResultsPage(
             batch_id=job.id,
             offset=offset,
@@ -326,17 +393,39 @@ class BatchService:
             items=items,
         )
 
-    def problems(self, batch_id: str, who: Principal) -> ProblemsOut:
+    def problems(self, batch_id: str, who: Principal, via: Actor | None = None) -> ProblemsOut:
         job = self.finished_job(batch_id, who)
         summary = self.jobs.summary(job.id)
+        self._read(via or actor_of(who), job.id, part="problems", problems=len(summary["problems"]))
         return ProblemsOut(
             batch_id=job.id,
             problems=[Problem.model_validate(p) for p in summary["problems"]],
             label_spikes=[LabelSpike.model_validate(s) for s in summary["label_spikes"]],
         )
 
-    def report(self, batch_id: str, who: Principal, fmt: str) -> tuple[str, str]:
+    def report(self, batch_id: str, who: Principal, fmt: str, via: Actor | None = None) -> tuple[str, str]:
         job = self.finished_job(batch_id, who)
         result = self.jobs.batch_result(job)
         dims = [(d.id, d.name) for d in self.holder.get().taxonomy.dimensions]
-        return render(result, fmt, dims), REPORT_TYPES[fmt]
+        text = render(result, fmt, dims)
+        self._read(via or actor_of(who), job.id, part="report", format=fmt)
+        return text, REPORT_TYPES[fmt]
+
+    # -- deleting ----------------------------------------------------------------------------
+
+    def delete(self, batch_id: str, who: Principal, via: Actor | None = None) -> None:
+        """Delete a batch (its owner, or admin): the job, its results and its checkpoint thread.
+
+        A running batch is refused (409): its worker would write it back. The audit trail keeps
+        the batch's entries, this one included.
+        """
+        job = self.job(batch_id, who)
+        removed = self.retention.delete_job(job.id)
+        if removed is None:
+            if self.jobs.get(job.id) is None:
+                raise NotFound("no such batch")  # deleted by another request meanwhile
+            raise Conflict("the batch is running; delete it once it is done or failed")
+        results, checkpoint_rows = removed
+        self.audit.record_done(
+            via or actor_of(who), "batch.delete", job.id, results=results, checkpoint_rows=checkpoint_rows
+        )

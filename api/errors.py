@@ -153,6 +153,13 @@ class NotReady(ApiError):
     status, code = 503, "not_ready"
 
 
+class AuditUnavailable(ApiError):
+    status, code = 503, "audit_unavailable"
+
+    def __init__(self, message: str, retry_after: int = 10) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+
+
 class _ErrorJSON(JSONResponse):
     def render(self, content: Any) -> bytes:
         # Parser messages can carry lone surrogates from undecodable input; never fail on them.
@@ -229,6 +236,6 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         415: "Unsupported Content-Type.",
         422: "Invalid request; rows, fields or data-file problems are named.",
         429: "Rate limit for this key; see Retry-After.",
-        503: "Busy or not ready; see Retry-After.",
+        503: "Busy, not ready, or the audit log cannot be written; see Retry-After.",
     }
     return {s: {"model": ErrorBody, "description": text[s]} for s in statuses}

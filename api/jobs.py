@@ -361,6 +361,34 @@ class JobStore:
                     requeued.append(row["id"])
         return requeued
 
+    # -- deleting (DELETE /v1/batches/{id}, voc purge) ----------------------------------------
+
+    def delete(self, job_id: str) -> int | None:
+        """Delete a batch that is not running, with its results: how many result rows went.
+
+        None when it is running (or already gone). Checked and deleted in one write transaction,
+        so a worker cannot claim the batch in between; a running batch's worker would write its
+        checkpoints and results back.
+        """
+        with self._transaction() as db:
+            row = db.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None or row["status"] == "running":
+                return None
+            n = db.execute("DELETE FROM results WHERE job_id = ?", (job_id,)).rowcount
+            db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        return n
+
+    def ages(self) -> list[tuple[str, str, datetime]]:
+        """Every batch as (id, status, accepted at): what the retention purge ages batches by."""
+        with self._connect() as db:
+            rows = db.execute("SELECT id, status, created_at FROM jobs").fetchall()
+        return [(r["id"], r["status"], datetime.fromisoformat(r["created_at"])) for r in rows]
+
+    def result_counts(self) -> dict[str, int]:
+        with self._connect() as db:
+            rows = db.execute("SELECT job_id, count(*) AS n FROM results GROUP BY job_id").fetchall()
+        return {r["job_id"]: int(r["n"]) for r in rows}
+
     # -- data generation (knowledge changes) -------------------------------------------------
 
     def generation(self) -> int:

@@ -3,7 +3,8 @@
 A change is written to a candidate file, the whole data set is validated with it in place
 (the same loaders and cross-checks as at start-up), and only then does it replace the copy in
 ``VOC_HOME/data/``. A bad file is refused with its problems and the old one stays in force.
-The repository's ``data/`` is never written.
+The repository's ``data/`` is never written. Every change is recorded in the audit trail (ids
+and file names only) once it is in force.
 """
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ from api.errors import Conflict, InvalidDataFile, NotFound
 from api.models import DataFileChanged, DataFileInfo, KnowledgeOverview
 from api.state import DepsHolder, file_lock
 from graph.deps import DATA_FILES, Deps, Settings, load_data
+from tools.audit import Actor, AuditLog
 from tools.datafile import DataFileError, file_digest
 from tools.knowledge import Case, CasesFile, KnowledgeEntry, KnowledgeFile, load_cases, load_knowledge
 
 
 class KnowledgeService:
-    def __init__(self, holder: DepsHolder) -> None:
+    def __init__(self, holder: DepsHolder, audit: AuditLog | None = None) -> None:
         self.holder = holder
+        self.audit = audit or AuditLog(holder.settings.audit_db)
         self._lock = threading.Lock()
 
     @property
@@ -64,39 +67,47 @@ class KnowledgeService:
 
     # -- entries and cases -------------------------------------------------------------------
 
-    def add_entry(self, entry: KnowledgeEntry) -> DataFileChanged:
+    def add_entry(self, entry: KnowledgeEntry, via: Actor) -> DataFileChanged:
         def change(doc: KnowledgeFile) -> KnowledgeFile:
             if any(e.id == entry.id for e in doc.entries):
                 raise Conflict(f"knowledge entry {entry.id} exists; delete it first to replace it")
             return doc.model_copy(update={"entries": [*doc.entries, entry]})
 
-        return self._edit("knowledge", load_knowledge, change)
+        changed = self._edit("knowledge", load_knowledge, change)
+        self.audit.record_done(via, "knowledge.create", entry.id)
+        return changed
 
-    def delete_entry(self, entry_id: str) -> DataFileChanged:
+    def delete_entry(self, entry_id: str, via: Actor) -> DataFileChanged:
         def change(doc: KnowledgeFile) -> KnowledgeFile:
             kept = [e for e in doc.entries if e.id != entry_id]
             if len(kept) == len(doc.entries):
                 raise NotFound("no such knowledge entry")
             return doc.model_copy(update={"entries": kept})
 
-        return self._edit("knowledge", load_knowledge, change)
+        changed = self._edit("knowledge", load_knowledge, change)
+        self.audit.record_done(via, "knowledge.delete", entry_id)
+        return changed
 
-    def add_case(self, case: Case) -> DataFileChanged:
+    def add_case(self, case: Case, via: Actor) -> DataFileChanged:
         def change(doc: CasesFile) -> CasesFile:
             if any(c.id == case.id for c in doc.cases):
                 raise Conflict(f"case {case.id} exists; delete it first to replace it")
             return doc.model_copy(update={"cases": [*doc.cases, case]})
 
-        return self._edit("cases", load_cases, change)
+        changed = self._edit("cases", load_cases, change)
+        self.audit.record_done(via, "case.create", case.id)
+        return changed
 
-    def delete_case(self, case_id: str) -> DataFileChanged:
+    def delete_case(self, case_id: str, via: Actor) -> DataFileChanged:
         def change(doc: CasesFile) -> CasesFile:
             kept = [c for c in doc.cases if c.id != case_id]
             if len(kept) == len(doc.cases):
                 raise NotFound("no such case")
             return doc.model_copy(update={"cases": kept})
 
-        return self._edit("cases", load_cases, change)
+        changed = self._edit("cases", load_cases, change)
+        self.audit.record_done(via, "case.delete", case_id)
+        return changed
 
     def _edit(self, name: str, load: Callable[[Path], Any], change: Callable[[Any], Any]) -> DataFileChanged:
         with self._guard(name):
@@ -110,9 +121,11 @@ class KnowledgeService:
     def raw(self, name: str) -> bytes:
         return self.settings.path(name).read_bytes()
 
-    def replace(self, name: str, content: bytes) -> DataFileChanged:
+    def replace(self, name: str, content: bytes, via: Actor) -> DataFileChanged:
         with self._guard(name):
-            return self._install(name, content)
+            changed = self._install(name, content)
+        self.audit.record_done(via, "knowledge.replace", name, bytes=len(content))
+        return changed
 
     @contextmanager
     def _guard(self, name: str) -> Iterator[None]:

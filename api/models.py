@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from graph.schema import ComplaintResult, LabelSpike, Problem, RowError, RunStats
+from tools.audit import AuditEvent
 from tools.knowledge import Case, KnowledgeEntry
 
 Status = Literal["queued", "running", "done", "failed"]
@@ -173,3 +174,13 @@ class DataFileChanged(BaseModel):
     name: str
     version: str
     digest: str
+
+
+class AuditPage(BaseModel):
+    """Audit events, newest first."""
+
+    limit: int
+    next_before: int | None = Field(
+        description="Pass as `before` for the next (older) page; null when there is none."
+    )
+    items: list[AuditEvent]

@@ -8,10 +8,17 @@ import time
 
 from api.config import ApiSettings, Principal, Scope, digest, is_loopback, load_keys
 from api.errors import Forbidden, RateLimited, Unauthorized
+from tools.audit import Actor, Door
 
 LOCAL = "local"
 # Starlette's and schemathesis' in-process test clients report this instead of an address.
 IN_PROCESS_CLIENT = "testclient"
+
+
+def actor_of(who: Principal, door: Door = "http") -> Actor:
+    """How the audit trail names a caller: ``key:NAME`` for an API key (its name in the keys file,
+    else ``key-`` and the start of its SHA-256; never the key), ``local`` in local-only mode."""
+    return Actor(who.name if who.name == LOCAL else f"key:{who.name}", door)
 
 
 class RateLimiter:

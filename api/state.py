@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from api.knowledge import KnowledgeService
     from api.runner import JobRunner
     from api.security import Auth
+    from tools.audit import AuditLog
 
 log = logging.getLogger("voc.api")
 
@@ -99,4 +100,5 @@ class Services:
     batches: BatchService
     knowledge: KnowledgeService
     auth: Auth
+    audit: AuditLog
     embedder_ready: bool = False

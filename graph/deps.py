@@ -136,6 +136,11 @@ class Settings(BaseSettings):
     def checkpoint_db(self) -> Path:
         return self.checkpoint_path or self.home / "checkpoints.sqlite"
 
+    @property
+    def audit_db(self) -> Path:
+        """The audit trail and batch ledger (see tools/audit.py); the purge never touches it."""
+        return self.home / "audit.db"
+
 
 @dataclass(frozen=True)
 class Deps:

@@ -44,7 +44,7 @@ from api.jobs import JobStore
 from api.models import BatchStatus
 from api.runner import JobRunner
 from api.security import LOCAL as LOCAL_NAME
-from api.security import Auth
+from api.security import Auth, actor_of
 from api.state import DepsHolder, Services
 from graph.deps import Deps, Settings
 from graph.run import prepare_batch
@@ -81,6 +81,7 @@ from mcp_server.models import (
     TaxonomyView,
     Traced,
 )
+from tools.audit import Actor
 from tools.clustering import cluster_vectors, load_stopwords, tokenize
 from tools.ingest import RawRow
 from tools.knowledge import Level
@@ -172,6 +173,14 @@ async def _caller(ctx: Context, scope: Scope) -> tuple[Runtime, Principal]:
         return rt, rt.auth.authorize(who, scope)
     except ApiError as exc:
         raise ToolError(exc.message) from None
+
+
+def _via(ctx: Context, who: Principal) -> Actor:
+    """How the audit trail names this caller: ``mcp:stdio`` for the local user over stdio (or in
+    process), else the HTTP caller's key (or ``local`` in local-only mode), through the mcp door."""
+    if ctx.request_context.request is None:
+        return Actor("mcp:stdio", "mcp")
+    return actor_of(who, "mcp")
 
 
 def _tool_error(exc: ApiError) -> ToolError:
@@ -374,14 +383,15 @@ async def analyze_complaints(ctx: Context, complaints: Complaints, source: Sourc
     listed in row_errors and the rest is analysed. Takes a few seconds for 20 complaints and
     sends progress notifications. Nothing is kept after the call.
     """
-    rt, _ = await _caller(ctx, "write")
+    rt, who = await _caller(ctx, "write")
     sub = _submission(complaints, source)
     relay = _Relay(ctx)
+    via = _via(ctx, who)
 
     def work() -> BatchResult:
         limit = rt.api.sync_max_complaints
         rt.service.check_limits(sub.rows, limit, "call; use submit_batch for larger batches")
-        return rt.service.analyze_now(sub, on_progress=relay)
+        return rt.service.analyze_now(sub, who, on_progress=relay, via=via)
 
     return _analysis(await _in_thread(work))
 
@@ -410,7 +420,8 @@ async def submit_batch(
     """
     rt, who = await _caller(ctx, "write")
     sub = _submission(complaints, source)
-    acc = await _in_thread(lambda: rt.service.submit(sub, who, idempotency_key))
+    via = _via(ctx, who)
+    acc = await _in_thread(lambda: rt.service.submit(sub, who, idempotency_key, via))
     return Accepted(
         batch_id=acc.batch_id,
         status=acc.status,
@@ -436,7 +447,8 @@ async def get_batch_status(
     waiting) instead of polling. Batches are visible to the key that submitted them (or an admin).
     """
     rt, who = await _caller(ctx, "read")
-    status = await _in_thread(lambda: rt.service.status(batch_id, who))
+    via = _via(ctx, who)
+    status = await _in_thread(lambda: rt.service.status(batch_id, who, via))
     deadline = anyio.current_time() + wait_seconds
     sent = -1
     while status.status in ("queued", "running") and anyio.current_time() < deadline:
@@ -445,7 +457,8 @@ async def get_batch_status(
             stage = STAGE_TEXT.get(status.progress.stage or "", status.status)
             await ctx.report_progress(sent, status.progress.total or None, stage)
         await anyio.sleep(0.5)
-        status = await _in_thread(lambda: rt.service.status(batch_id, who))
+        # Polling while waiting: the first read above is the one the audit trail records.
+        status = await _in_thread(lambda: rt.service.watch(batch_id, who))
     return _progress(status)
 
 
@@ -465,6 +478,7 @@ async def get_batch_report(
     The batch must be done (see get_batch_status). Per-complaint results are not included.
     """
     rt, who = await _caller(ctx, "read")
+    via = _via(ctx, who)
 
     def work() -> BatchReport:
         job = rt.service.job(batch_id, who)
@@ -476,11 +490,11 @@ async def get_batch_report(
             )
         summary = _summary(job.stats)
         if format == "markdown":
-            text, _ = rt.service.report(batch_id, who, "md")
+            text, _ = rt.service.report(batch_id, who, "md", via)
             return BatchReport(
                 batch_id=job.id, summary=summary, problems_total=summary.problems, markdown=text
             )
-        out = rt.service.problems(batch_id, who)
+        out = rt.service.problems(batch_id, who, via)
         return BatchReport(
             batch_id=job.id,
             summary=summary,
@@ -941,7 +955,11 @@ def build_server(
             raise ResourceNotFoundError("no such batch")
         if job.status != "done":
             raise ResourceError(f"the batch is {job.status}; the report exists once it is done")
-        text, _ = await anyio.to_thread.run_sync(lambda: rt.service.report(batch_id, who, "md"))
+        via = _via(ctx, who)
+        try:
+            text, _ = await anyio.to_thread.run_sync(lambda: rt.service.report(batch_id, who, "md", via))
+        except ApiError as exc:
+            raise ResourceError(exc.message) from None
         return text
 
     @server.prompt(title="Weekly VOC review")

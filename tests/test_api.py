@@ -34,6 +34,7 @@ from tests.api_helpers import (
     wait_done,
 )
 from tests.conftest import files_containing, planted_values
+from tools.audit import Actor
 from tools.ingest import rows_from_records
 
 REMOTE = ("203.0.113.7", 50000)  # a documentation address: not this machine
@@ -469,7 +470,7 @@ def test_a_pinned_data_file_cannot_be_replaced(api_deps: Deps, tmp_path: Path) -
     settings = api_deps.settings.model_copy(update={"taxonomy_path": REPO_DATA / "taxonomy.yaml"})
     service = KnowledgeService(DepsHolder(settings, JobStore(tmp_path / "voc.db"), api_deps))
     with pytest.raises(Exception, match="VOC_TAXONOMY_PATH"):
-        service.replace("taxonomy", b"version: x")
+        service.replace("taxonomy", b"version: x", Actor("key:ops", "http"))
 
 
 def test_interrupted_batches_resume_when_the_service_starts(api_deps: Deps, records: list[dict]) -> None:

@@ -24,4 +24,4 @@ router = APIRouter(prefix="/v1", tags=["analyze"])
 async def analyze(request: Request, who: Writer, batches: BatchesDep) -> BatchResult:
     """Same input and output as a batch, up to VOC_API_SYNC_MAX_COMPLAINTS rows; nothing is kept."""
     submission = await read_submission(request)
-    return await run_in_threadpool(batches.analyze_now, submission)
+    return await run_in_threadpool(batches.analyze_now, submission, who)

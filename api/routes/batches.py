@@ -97,7 +97,7 @@ async def submit_batch(
 @router.get(
     "/{batch_id}",
     response_model=BatchStatus,
-    responses=responses(401, 403, 404, 422, 429),
+    responses=responses(401, 403, 404, 422, 429, 503),
     summary="Status, progress and row errors",
 )
 def get_batch(batch_id: BatchId, who: Reader, batches: BatchesDep) -> BatchStatus:
@@ -107,7 +107,7 @@ def get_batch(batch_id: BatchId, who: Reader, batches: BatchesDep) -> BatchStatu
 @router.get(
     "/{batch_id}/results",
     response_model=ResultsPage,
-    responses=responses(401, 403, 404, 409, 422, 429),
+    responses=responses(401, 403, 404, 409, 422, 429, 503),
     summary="Per-complaint results, a page at a time",
 )
 def get_results(
@@ -123,7 +123,7 @@ def get_results(
 @router.get(
     "/{batch_id}/problems",
     response_model=ProblemsOut,
-    responses=responses(401, 403, 404, 409, 422, 429),
+    responses=responses(401, 403, 404, 409, 422, 429, 503),
     summary="Common problems ranked by priority, with remediation proposals",
 )
 def get_problems(batch_id: BatchId, who: Reader, batches: BatchesDep) -> ProblemsOut:
@@ -133,7 +133,7 @@ def get_problems(batch_id: BatchId, who: Reader, batches: BatchesDep) -> Problem
 @router.get(
     "/{batch_id}/report",
     response_class=Response,
-    responses={**REPORT, **responses(401, 403, 404, 409, 422, 429)},
+    responses={**REPORT, **responses(401, 403, 404, 409, 422, 429, 503)},
     summary="The batch report as md, html or json",
 )
 def get_report(
@@ -147,16 +147,32 @@ def get_report(
     return Response(text, media_type=media_type, headers={"Content-Disposition": disposition})
 
 
+@router.delete(
+    "/{batch_id}",
+    status_code=204,
+    response_class=Response,
+    responses=responses(401, 403, 404, 409, 422, 429),
+    summary="Delete a batch: its job, results and checkpoint (owner or admin)",
+)
+def delete_batch(batch_id: BatchId, who: Writer, batches: BatchesDep) -> Response:
+    """Removes the stored batch, its per-complaint results and its checkpoint thread (masked
+    complaints and their vectors). A running batch is refused with 409. The audit trail keeps
+    its record of the batch, this deletion included."""
+    batches.delete(batch_id, who)
+    return Response(status_code=204)
+
+
 @router.get(
     "/{batch_id}/events",
     response_class=StreamingResponse,
-    responses={**EVENTS, **responses(401, 403, 404, 422, 429)},
+    responses={**EVENTS, **responses(401, 403, 404, 422, 429, 503)},
     summary="Follow a batch: server-sent progress events until it is done",
 )
 async def follow_batch(
     batch_id: BatchId, request: Request, who: Reader, batches: BatchesDep
 ) -> StreamingResponse:
-    await run_in_threadpool(batches.status, batch_id, who)  # 404 now rather than mid-stream
+    # 404 now rather than mid-stream; this first read is the one the audit trail records.
+    await run_in_threadpool(batches.status, batch_id, who)
     return StreamingResponse(
         _events(request, batches, batch_id, who),
         media_type="text/event-stream",
@@ -174,7 +190,7 @@ async def _events(
     last, n, quiet = "", 0, 0.0
     yield "retry: 2000\n\n"
     while True:
-        status = await run_in_threadpool(batches.status, batch_id, who)
+        status = await run_in_threadpool(batches.watch, batch_id, who)
         event = ProgressEvent(
             batch_id=status.batch_id, status=status.status, progress=status.progress, failure=status.failure
         )

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from api.dependencies import Admin, KnowledgeDep, Reader, ServicesDep
 from api.errors import UnsupportedMediaType, responses
 from api.models import CasesOut, DataFileChanged, EntriesOut, KnowledgeOverview
+from api.security import actor_of
 from tools.knowledge import Case, KnowledgeEntry
 from tools.matrix import ServiceMatrix
 from tools.taxonomy import Taxonomy
@@ -71,14 +72,14 @@ def list_entries(who: Reader, services: ServicesDep) -> EntriesOut:
     summary="Add a knowledge entry",
 )
 def add_entry(entry: KnowledgeEntry, who: Admin, knowledge: KnowledgeDep) -> DataFileChanged:
-    return knowledge.add_entry(entry)
+    return knowledge.add_entry(entry, actor_of(who))
 
 
 @router.delete(
     "/entries/{entry_id}", response_model=DataFileChanged, responses=WRITE, summary="Delete a knowledge entry"
 )
 def delete_entry(entry_id: EntryId, who: Admin, knowledge: KnowledgeDep) -> DataFileChanged:
-    return knowledge.delete_entry(entry_id)
+    return knowledge.delete_entry(entry_id, actor_of(who))
 
 
 @router.get("/cases", response_model=CasesOut, responses=READ, summary="List historical remediation cases")
@@ -89,12 +90,12 @@ def list_cases(who: Reader, services: ServicesDep) -> CasesOut:
 
 @router.post("/cases", status_code=201, response_model=DataFileChanged, responses=WRITE, summary="Add a case")
 def add_case(case: Case, who: Admin, knowledge: KnowledgeDep) -> DataFileChanged:
-    return knowledge.add_case(case)
+    return knowledge.add_case(case, actor_of(who))
 
 
 @router.delete("/cases/{case_id}", response_model=DataFileChanged, responses=WRITE, summary="Delete a case")
 def delete_case(case_id: EntryId, who: Admin, knowledge: KnowledgeDep) -> DataFileChanged:
-    return knowledge.delete_case(case_id)
+    return knowledge.delete_case(case_id, actor_of(who))
 
 
 @router.get(
@@ -117,7 +118,7 @@ def get_matrix(who: Reader, services: ServicesDep, format: Format = "json") -> A
     summary="Replace the service matrix (validated; a bad file changes nothing)",
 )
 async def put_matrix(request: Request, who: Admin, knowledge: KnowledgeDep) -> DataFileChanged:
-    return await run_in_threadpool(knowledge.replace, "service_matrix", await _file(request))
+    return await run_in_threadpool(knowledge.replace, "service_matrix", await _file(request), actor_of(who))
 
 
 @router.get(
@@ -140,7 +141,7 @@ def get_taxonomy(who: Reader, services: ServicesDep, format: Format = "json") ->
     summary="Replace the taxonomy (validated against the service matrix too; a bad file changes nothing)",
 )
 async def put_taxonomy(request: Request, who: Admin, knowledge: KnowledgeDep) -> DataFileChanged:
-    return await run_in_threadpool(knowledge.replace, "taxonomy", await _file(request))
+    return await run_in_threadpool(knowledge.replace, "taxonomy", await _file(request), actor_of(who))
 
 
 async def _file(request: Request) -> bytes:
