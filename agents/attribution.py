@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from graph.schema import Attribution, Complaint, DepartmentScore, Evidence, RootCause
-from tools.cues import CueIndex
+from tools.cues import CueIndex, Match
 from tools.matrix import Department
 
 if TYPE_CHECKING:
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 W_KEYWORDS = 1.0
 W_LABEL = 2.5
 W_SECONDARY_LABEL = 0.25
+W_STAFF = 1.5
+PEOPLE_DIMENSION = "人"
 W_FIELDS = 0.5
 W_EMBED = 0.6
 EMBED_TEMPERATURE = 0.02
@@ -42,6 +44,7 @@ class AttributionIndex:
     channels_in_text: CueIndex
     line_of: dict[str, str]
     label_owners: dict[str, list[str]]
+    staff: CueIndex
     profiles: np.ndarray
 
 
@@ -83,6 +86,7 @@ def build_attribution_index(deps: Deps) -> AttributionIndex:
         channels_in_text=CueIndex({c.id: c.aliases for c in m.channels}, check_denial=False),
         line_of=line_of,
         label_owners=label_owners,
+        staff=CueIndex({d.id: d.staff for d in depts if d.staff}, check_denial=False),
         profiles=profiles,
     )
 
@@ -115,17 +119,13 @@ def attribute_rules(
         for dept_id, matches in kw_hits.items():
             mass = sum(index.keyword_weight.get(cue, 1.0) for cue in {m.cue for m in matches})
             scores[pos[dept_id]] += W_KEYWORDS * (1 - math.exp(-0.9 * mass))
-            evidence += [
-                Evidence(text=m.cue, start=m.start, end=m.end, supports=dept_id) for m in matches[:2]
-            ]
+            evidence += [_cite(m, dept_id) for m in matches[:2]]
         prod_hits = index.products.find(folded)
         best_product: tuple[str, str | None, int] | None = None
         for key, matches in prod_hits.items():
             dept_id, name, line = index.product_owner[key]
             scores[pos[dept_id]] += 0.5 * W_KEYWORDS
-            evidence.append(
-                Evidence(text=matches[0].cue, start=matches[0].start, end=matches[0].end, supports=dept_id)
-            )
+            evidence.append(_cite(matches[0], dept_id))
             length = max(len(m.cue) for m in matches)
             if best_product is None or length > best_product[2]:
                 best_product = (name, line, length)
@@ -142,6 +142,12 @@ def attribute_rules(
             for sec in cause.secondary:
                 for dept_id in index.label_owners.get(sec.label, []):
                     scores[pos[dept_id]] += W_SECONDARY_LABEL
+        if cause.dimension == PEOPLE_DIMENSION and cause.l2 not in index.label_owners:
+            # A people cause no department owns outright (rudeness, wrong advice) is fixed by
+            # whoever employs the person who served the customer: the hotline, the branch.
+            for dept_id, matches in index.staff.find(folded).items():
+                scores[pos[dept_id]] += W_STAFF
+                evidence.append(_cite(matches[0], dept_id))
         if len(sims):
             scores += W_EMBED * _softmax(sims[i])
         order = np.argsort(-scores)
@@ -173,6 +179,10 @@ def attribute_rules(
             )
         )
     return out
+
+
+def _cite(m: Match, dept_id: str) -> Evidence:
+    return Evidence(text=m.cue, start=m.start, end=m.end, supports=dept_id)
 
 
 def _channel(index: AttributionIndex, c: Complaint, folded: str) -> tuple[str | None, str]:

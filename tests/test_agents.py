@@ -73,6 +73,29 @@ def test_trace_and_attribute_typical_complaints(deps: Deps, text, label, dept, g
         assert text[ev.start : ev.end].lower() == ev.text
 
 
+@pytest.mark.parametrize(
+    ("text", "dept"),
+    [
+        ("打热线问借记卡挂失补卡的进度，客服一听我问第二遍就不耐烦，语气很冲", "remote_banking"),
+        ("去支行办借记卡挂失补卡，柜员全程板着脸，问两句就不耐烦，语气很冲", "branch_network"),
+    ],
+)
+def test_unowned_people_cause_goes_to_the_staff_members_department(deps: Deps, text: str, dept: str) -> None:
+    """Rudeness about a debit card is the hotline's or the branch's to fix, not the card product's."""
+    _, _, causes, owners = _analyse(deps, [text])
+    assert causes[0].l2 == "人-服务态度"
+    assert owners[0].department_id == dept
+    assert any(e.supports == dept for e in owners[0].evidence)
+
+
+def test_card_fraud_without_the_words_credit_card_goes_to_the_card_centre(deps: Deps) -> None:
+    _, _, causes, owners = _analyse(
+        deps, ["我的附属卡昨天出现三笔陌生消费，共2,150元，已经电话挂失，请尽快退回"]
+    )
+    assert causes[0].l2 == "环-外部环境"
+    assert owners[0].department_id == "card_center"
+
+
 def test_fund_safety_is_graded_first(deps: Deps) -> None:
     _, _, causes, _ = _analyse(deps, ["同一笔房贷还款被扣了两次，多扣了4800元，要求退还"])
     assert causes[0].grade == "特急"

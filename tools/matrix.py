@@ -39,6 +39,11 @@ class Department(BaseModel):
         default_factory=list,
         description="Root-cause labels (taxonomy L2 ids) this department fixes wherever they occur.",
     )
+    staff: list[str] = Field(
+        default_factory=list,
+        description="Words naming this department's front-line staff (柜员, 客服). When the root cause is "
+        "about people (人), the department whose staff served the customer owns it.",
+    )
 
     def profile_text(self) -> str:
         """A passage describing the department, embedded for similarity matching."""
