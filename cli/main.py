@@ -41,8 +41,8 @@ app = typer.Typer(
         "VOC Tracer (客户声音溯源): turn complaint batches into owned, explained, prioritised "
         "problems with remediation proposals. Runs offline by default.\n\n"
         "Start with `voc demo`, then `voc analyze your_batch.csv --out reports/`.\n\n"
-        "Who did what: `voc audit --days 7`. Keep data no longer than needed: "
-        "`voc purge --older-than 90 --dry-run`, then again with `--yes`."
+        "Who did what, when: `voc audit --days 7`.\n\n"
+        "Keep data no longer than needed: `voc purge --older-than 90 --dry-run`, then `--yes`."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -650,7 +650,7 @@ def _mb(n: int) -> str:
 
 
 def _purge_table(report: PurgeReport) -> Table:
-    verb = "would remove" if report.dry_run else "removed"
+    verb = "to remove" if report.dry_run else "removed"
     title = (
         f"voc purge · older than {report.older_than_days} days (before {report.cutoff:%Y-%m-%d %H:%M} UTC)"
     )
