@@ -8,6 +8,7 @@ that should take milliseconds; the audit paths are the same whatever the embedde
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from graph.deps import Deps, Settings, make_deps
 from graph.run import prepare_batch, run_prepared
 from mcp_server.server import build_server
 from tests.api_helpers import ADMIN_KEY, KEYS, READ_KEY, RW_KEY, WRITE_KEY, auth, wait_done
-from tools.audit import Actor, AuditLog, AuditQuery, cli_actor
+from tools.audit import Actor, AuditError, AuditLog, AuditQuery, cli_actor
 from tools.ingest import rows_from_records
 
 REMOTE = ("203.0.113.7", 50000)
@@ -230,6 +231,31 @@ def test_knowledge_changes_are_audited(client: TestClient) -> None:
     assert r.status_code == 200, r.text
     replaced = events(client, action="knowledge.replace", limit=1)[0]
     assert replaced["target"] == "service_matrix" and replaced["detail"] == {"bytes": len(matrix)}
+
+
+def test_a_failed_audit_write_loses_no_batch_and_serves_no_data(
+    client: TestClient, home: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    audit: AuditLog = client.app.state.services.audit  # type: ignore[attr-defined]
+
+    def broken(*args: Any, **kwargs: Any) -> int:
+        raise AuditError("the audit log failed (disk full, in this test)")
+
+    monkeypatch.setattr(audit, "record", broken)
+    rw = auth(RW_KEY)
+    with caplog.at_level(logging.ERROR, logger="voc.audit"):
+        r = client.post("/v1/batches", json={"complaints": COMPLAINTS[1:]}, headers=rw)
+    # The batch is stored and queued all the same; the missing event is in the server log.
+    assert r.status_code == 202, r.text
+    bid = r.json()["batch_id"]
+    assert JobStore(home / "voc.db").get(bid) is not None
+    assert "AUDIT EVENT NOT WRITTEN: batch.submit " + bid in caplog.text
+    # Reads are refused rather than served without a trace.
+    status = client.get(f"/v1/batches/{bid}", headers=rw)
+    assert status.status_code == 503 and status.json()["error"]["code"] == "audit_unavailable"
+    assert client.get("/v1/audit", headers=auth(ADMIN_KEY)).status_code == 503
+    monkeypatch.undo()
+    assert wait_done(client.get, bid, rw)["status"] == "done"
 
 
 # -- MCP and CLI ---------------------------------------------------------------------------------
