@@ -552,7 +552,7 @@ def test_cue_words_followed_by_ordinary_words_are_not_names(text: str) -> None:
         ("通行证:CA1234567", "CA1234567", "CA*****67"),
         ("台胞证12345678", "12345678", "******78"),
         ("台湾居民来往大陆通行证号码:\n87654321", "87654321", "******21"),
-        ("台胞证号12345678(B)", "12345678(B)", "*********B)"),
+        ("台胞证号12345678(B)", "12345678(B)", "******78(B)"),
         ("Taiwan ID A123456789", "A123456789", "A*******89"),
         ("MTP permit no. 12345678", "12345678", "******78"),
     ],
@@ -681,6 +681,12 @@ def test_masks_are_stable_across_writings_and_texts() -> None:
     ]
     tokens = {re.search(r"\d{4}\*+\d{4}", mask(f"卡{w}被盗刷")[0]).group(0) for w in writings}  # type: ignore[union-attr]
     assert tokens == {f"{CARD16[:4]}********{CARD16[-4:]}"}
+
+
+def test_an_echoed_code_does_not_reach_into_another_mask() -> None:
+    masked, report = mask("验证码8000，手机13700138000，再说一遍8000")
+    assert masked == "验证码******，手机137****8000，再说一遍******"
+    assert report.counts == {"secret": 2, "mobile": 1}
 
 
 def test_report_never_holds_raw_values() -> None:

@@ -1,8 +1,10 @@
 """Personal-data masking applied once at ingest, before text is stored, logged or embedded.
 
-Input contract: ingest passes NFKC-normalised text (``tools.text.normalize``). Other callers pass raw
-strings, so ``mask`` also folds full-width ASCII forms (digits, letters, ``＋（）：＠``) to ASCII itself;
-on normalised text that fold is a no-op, on raw text it is the only change besides the masks.
+Input contract: ingest passes NFKC-normalised text (``tools.text.normalize``). Other callers (ids,
+metadata, API error paths) may pass raw strings, so ``mask`` folds full-width digits, letters, "＋" and
+"＠" to ASCII itself, and "－（）：" and the ideographic space only where they touch a digit; on normalised
+text that is a no-op, on raw text it is the only change besides the masks (the complaint's own "，"
+and "（…）" stay as written).
 
 Never relies on ``\\b``: Chinese characters count as word characters, so values are delimited with
 look-arounds on digits and letters instead. Digit values are found as one "run" of digit groups joined
@@ -118,12 +120,18 @@ class _Found:
         return masked
 
     def mask_echoes(self, text: str) -> str:
-        """ "客户张伟来电……张伟称": repeat the masks of context-found values wherever they recur."""
+        """ "客户张伟来电……张伟称": repeat the masks of context-found values wherever they recur.
+        A code or name written in letters and digits only counts as itself, not inside a longer token
+        or another value's mask (a PIN "8000" stays out of "138****8000")."""
         for raw in sorted(self.echoes, key=len, reverse=True):
-            if raw in text:
-                kind, masked = self.echoes[raw]
-                self.report.counts[kind] += text.count(raw)
-                text = text.replace(raw, masked)
+            if raw not in text:
+                continue
+            kind, masked = self.echoes[raw]
+            pattern = re.escape(raw)
+            if raw[0].isascii():
+                pattern = rf"(?<![0-9A-Za-z*]){pattern}(?![0-9A-Za-z*])"
+            text, n = re.subn(pattern, masked.replace("\\", "\\\\"), text)
+            self.report.counts[kind] += n
         return text
 
 
@@ -376,7 +384,7 @@ def _run_start(text: str, start: int) -> tuple[str, bool]:
         found = _PREFIX_BEFORE.search(text, max(0, start - 8), start)
         prefix = found.group(0) if found else ""
     outer = start - len(prefix)
-    free = outer == 0 or text[outer - 1] not in _TOKEN_CHARS or text[:outer].endswith(_GLUED_LABELS)
+    free = outer == 0 or text[outer - 1] not in _TOKEN_CHARS or text.endswith(_GLUED_LABELS, 0, outer)
     return prefix, free
 
 
@@ -416,7 +424,7 @@ _PERMIT = re.compile(
     r"(?:(?P<long>(?<=[HM])[0-9]{10}|(?<=C)[A-Z][0-9]{7})|(?P<tw>[12][0-9]{8})|(?P<short>(?<=[HMC])[0-9]{8}))"
     r"(?![0-9A-Za-z])"
 )
-_PERMIT_CONTEXT = re.compile(r"证|通行|港|澳|台|(?i:permit|passport|travel|document|\bid\b)")
+_PERMIT_CONTEXT = re.compile(r"证|通行|港|澳|台|(?i:permit|passport|travel|document|(?<![a-z])id(?![a-z]))")
 _TW_PERMIT_CUES = ("通行证", "台胞证", "回乡证", "permit", "Permit", "MTP")
 _TW_PERMIT = re.compile(
     r"((?:台胞证|台湾居民来往大陆通行证|通行证|回乡证|MTP|[Pp]ermit)[^0-9]{0,8}?)"
@@ -425,10 +433,10 @@ _TW_PERMIT = re.compile(
 
 
 def _mask_permit_value(value: str) -> str:
-    head = 2 if value[1:2].isalpha() else 1
-    if value[0].isdigit():
-        head = 0
-    return value[:head] + _stars(len(value) - head - 2) + value[-2:]
+    """Keep the letter prefix (H, M, CA, A), the last two digits and an old booklet's "(B)"."""
+    body, bracket, suffix = value.partition("(")
+    head = len(body) - len(body.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+    return body[:head] + _stars(len(body) - head - 2) + body[-2:] + bracket + suffix
 
 
 def _mask_permits(text: str, found: _Found) -> str:
@@ -588,7 +596,7 @@ _WEAK_CUES = frozenset({"客户", "本人", "消费者", "家属", "用户"})
 _SURNAME_FIRST = _SURNAMES + "".join(c[0] for c in _COMPOUND_SURNAMES.split("|"))
 # The cue and its connector; the regex starts with plain words so the engine can skip text quickly.
 _NAME_CUE = re.compile(
-    r"(?:账户名称|账户名|客户名称|客户姓名|客户名|户名|姓名|持卡人|开户人|收款人|付款人|户主|联系人|转账给|汇款给|"
+    r"(?P<cue>账户名称|账户名|客户名称|客户姓名|客户名|户名|姓名|持卡人|开户人|收款人|付款人|户主|联系人|转账给|汇款给|"
     r"转给|汇给|我叫|名叫|名字叫|名字是|投诉人|申请人|借款人|收件人|投保人|被保险人|客户|本人|消费者|家属|用户)"
     r"\s*[\"'“”]?\s*(?:是|为|叫|:|=)?\s*[\"'“”]?\s*"
     rf"(?=[{_SURNAME_FIRST}])"
@@ -624,9 +632,8 @@ def _mask_name(value: str) -> str:
 def _chinese_name_after(text: str, cue: re.Match[str]) -> str | None:
     """The name right after a cue, or None: bare cues (客户, 本人) need a common given name followed by
     punctuation or a reporting verb; account cues (户名, 收款人) take any two or three characters."""
-    weak = cue.group(0).rstrip(" \t\"'“”:=是为叫").startswith(tuple(_WEAK_CUES))
-    weak = weak and not cue.group(0).startswith(("客户名", "客户姓名"))
-    found = (_WEAK_NAME if weak else _STRONG_NAME).match(text, cue.end())
+    pattern = _WEAK_NAME if cue.group("cue") in _WEAK_CUES else _STRONG_NAME
+    found = pattern.match(text, cue.end())
     if found is None:
         return None
     value = found.group(0)
