@@ -79,6 +79,7 @@ _GIVEN = (
     "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华建国文辉玲燕红梅鹏飞林波斌宇浩凯婷雪琳晨欣"
     "怡佳颖俊峰志海鑫阳丹萍莉晶倩宁琴云兰新亮成龙荣德福生金兵健"
 )
+_RARE_GIVEN = "翊彧淼骞禹晟暄祎珩昱湘沛芷漪潇珂瑜蔚谨朔溪岑隽逸翀湛熠洵桦沁霏筱蓁"
 _EN_NAMES = (
     "Zhang Wei",
     "Li Na",
@@ -132,8 +133,10 @@ def _make_landline(rng: random.Random) -> tuple[str, str]:
 
 
 def _make_name(rng: random.Random) -> str:
+    """A made-up name; one given-name character in five is a rarer one, as real names have."""
     surname = rng.choice(_COMPOUND) if rng.random() < 0.08 else rng.choice(_SURNAMES)
-    return surname + "".join(rng.choice(_GIVEN) for _ in range(rng.choice((1, 2, 2))))
+    pool = [_RARE_GIVEN if rng.random() < 0.2 else _GIVEN for _ in range(rng.choice((1, 2, 2)))]
+    return surname + "".join(rng.choice(p) for p in pool)
 
 
 def _taiwan_id(rng: random.Random) -> str:
@@ -437,6 +440,14 @@ _NAME_WRITINGS = (
     "汇款给{n}2万元",
     "客户{n}，",
     "持卡人姓名{n}",
+    "客户{n}今天又来电",
+    "客户{n}已经报警",
+    "客户{n}对此不满",
+    "客户{n}多次来电",
+    "客户{n}通过APP投诉",
+    "本人{n}今年60岁",
+    "用户{n}说APP闪退",
+    "家属{n}代为投诉",
 )
 _NAME_CONTEXTS = {
     "plain": "{s}要求银行尽快处理这笔扣款。",
@@ -603,6 +614,18 @@ _NEG_SENTENCES = (
     "name of the branch",
     "error code: 1001",
     "PIN is wrong",
+    "客户高峰期排队太久",
+    "客户满意度下降",
+    "客户高兴地说谢谢",
+    "客户明天来网点",
+    "客户关心的是利率",
+    "客户金卡到期未续",
+    "客户黄金卡被降级",
+    "客户万一出事怎么办",
+    "客户华为手机闪退",
+    "客户时常来电",
+    "客户文明用语",
+    "消费者权益保护法",
 )
 _NEG_MAKERS: dict[str, Callable[[random.Random], str]] = {
     "order15": lambda rng: _neg_order(rng, 15),
@@ -613,7 +636,6 @@ _NEG_MAKERS: dict[str, Callable[[random.Random], str]] = {
     "timestamp": _neg_timestamp,
     "date": _neg_date,
     "product_code": _neg_code,
-    "words": lambda rng: rng.choice(_NEG_SENTENCES),
 }
 _NEG_TEMPLATES = (
     "订单号{v}的退款还没到账",
@@ -629,15 +651,16 @@ _NEG_WORD_TEMPLATES = ("{v}。", "工单摘要：{v}，已转二线", "{v}\n请�
 
 
 def _negative_cases(rng: random.Random, per_kind: int) -> list[tuple[str, str, Planted]]:
+    """``per_kind`` generated values of each kind, plus every ordinary sentence once."""
     out = []
     for kind, make in _NEG_MAKERS.items():
         for i in range(per_kind):
             value = make(rng)
-            template = (
-                _NEG_WORD_TEMPLATES[i % 3] if kind == "words" else _NEG_TEMPLATES[i % len(_NEG_TEMPLATES)]
-            )
-            text = normalize(template.format(v=value))
+            text = normalize(_NEG_TEMPLATES[i % len(_NEG_TEMPLATES)].format(v=value))
             out.append(("negative", text, Planted(kind, value, (normalize(value),))))
+    for i, sentence in enumerate(_NEG_SENTENCES):
+        text = normalize(_NEG_WORD_TEMPLATES[i % len(_NEG_WORD_TEMPLATES)].format(v=sentence))
+        out.append(("negative", text, Planted("words", sentence, (normalize(sentence),))))
     return out
 
 

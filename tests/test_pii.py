@@ -508,6 +508,55 @@ def test_names_next_to_account_context_are_masked(text: str, name: str, token: s
     assert report.counts["name"] == 1
 
 
+@pytest.mark.parametrize(
+    ("text", "token"),
+    [
+        ("客户李娜今天来电", "客户李*今天来电"),
+        ("客户张伟已经报警", "客户张*已经报警"),
+        ("客户王芳对此不满", "客户王*对此不满"),
+        ("本人王建国今年60岁", "本人王**今年60岁"),
+        ("用户王磊说APP闪退", "用户王*说APP闪退"),
+        ("家属李秀英代为投诉", "家属李**代为投诉"),
+        ("客户周平珩来电反映", "客户周**来电反映"),
+        ("客户赵湛,要求退款", "客户赵*,要求退款"),
+        ("马杰晟先生来电", "马**先生来电"),
+    ],
+    ids=[
+        "today",
+        "already",
+        "about-this",
+        "age",
+        "user",
+        "family",
+        "rare-given",
+        "rare-given-comma",
+        "honorific",
+    ],
+)
+def test_names_after_bare_cues_in_running_sentences(text: str, token: str) -> None:
+    assert mask(text)[0] == token
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "客户曾先生来电",
+        "客户王小姐称",
+        "客户申报材料",
+        "客户曾表示,不接受",
+        "客户向柜员反映",
+        "客户高兴,",
+        "客户黄金卡被降级",
+    ],
+)
+def test_titles_and_words_after_bare_cues_are_not_names(text: str) -> None:
+    assert mask(text)[0] == text
+
+
+def test_an_account_cue_takes_a_name_that_starts_like_a_word() -> None:
+    assert mask("转账给黄金建5000元")[0] == "转账给黄**5000元"
+
+
 def test_a_name_found_by_its_cue_is_masked_where_it_recurs() -> None:
     masked, report = mask("客户张伟来电称卡被盗刷，张伟要求退款。张伟\n已报警")
     assert "张伟" not in masked

@@ -573,9 +573,10 @@ _SURNAME = rf"(?:{_COMPOUND_SURNAMES}|[{_SURNAMES}])"
 # Characters that (almost) never occur in a given name but often follow one: a name stops there.
 _NOT_GIVEN = (
     "的了在于来去说称反投到卡账向给是与及等把被将已也都就要不没用办转汇号户这那他她它们您你我请帮让对从因"
-    "所但而还再又很太最过款钱额次年日昨今前后上下近当每些个位条笔份件项并或即且便该此虽某客服网点行"
+    "所但而还再又很太最过款钱额次年日昨今前后上下近当每些个位条笔份件项并或即且便该此虽某客服网点行报先"
 )
-_GIVEN = rf"(?:(?![{_NOT_GIVEN}])[\u4e00-\u9fff])"
+# A given-name character never starts an honorific: "曾先生", "王小姐" are a surname and a title.
+_GIVEN = rf"(?:(?!先生|女士|小姐)(?![{_NOT_GIVEN}])[\u4e00-\u9fff])"
 # After the bare cues (客户, 本人, ...) a name must also be made of common given-name characters and be
 # followed by punctuation or a reporting verb: "客户方面反映" and "客户向客服投诉" are not names.
 _COMMON_GIVEN = (
@@ -588,9 +589,14 @@ _COMMON_GIVEN = (
     "铭昊熙阳鑫俊峰帆凯毅雷洪金银铁根柱宝财喜寿东南西北夏冬立正道鹰蕾蓝莹婧昕玥桐兵卓坤奕妮娇孝宸岳川庭廷"
     "忠旻晖晗曦柏楷洲澄瀚灿炜烨煜璇皓礼芮萌钰锋霖驰骁骏鸿"
 )
+# What may follow a name after a bare cue: not a Chinese character, an honorific, or the first
+# character of the verbs, adverbs and time words that start the rest of a complaint sentence
+# ("客户李娜今天来电", "客户张伟已经报警", "客户王芳对此不满").
 _NAME_TERMINATOR = (
-    r"(?=[^\u4e00-\u9fff]|$|先生|女士|来电|致电|反映|称|表示|投诉|反馈|说|要求|询问|咨询|于|在|的|名下|"
-    r"持有|办理|申请|因|向|对|卡|账|来|到|去|是|也|曾|和|与|及|等|本人|夫妇|一家)"
+    r"(?=[^\u4e00-\u9fff]|$|先生|女士|小姐|夫妇|一家|"
+    r"[今昨前上下早晚当近多再又也都已曾一现希认质通情需对要想说去到在于因由从把被将和与及等向给跟同称表反投"
+    r"来致打拨咨询申办持的是本很非十特感担怀发收接提不没未仍还只就才刚自亲所使用登买购存取转汇贷开挂补看查听"
+    r"遇觉告报举重为急强坚拒无态电名卡账代])"
 )
 _WEAK_CUES = frozenset({"客户", "本人", "消费者", "家属", "用户"})
 _SURNAME_FIRST = _SURNAMES + "".join(c[0] for c in _COMPOUND_SURNAMES.split("|"))
@@ -601,14 +607,26 @@ _NAME_CUE = re.compile(
     r"\s*[\"'“”]?\s*(?:是|为|叫|:|=)?\s*[\"'“”]?\s*"
     rf"(?=[{_SURNAME_FIRST}])"
 )
-_WEAK_NAME = re.compile(rf"{_SURNAME}[{_COMMON_GIVEN}]{{1,2}}{_NAME_TERMINATOR}")
+_COMMON_GIVEN_CHAR = rf"(?:(?!先生|女士|小姐)[{_COMMON_GIVEN}])"
+_WEAK_NAME = re.compile(rf"{_SURNAME}{_COMMON_GIVEN_CHAR}{{1,2}}{_NAME_TERMINATOR}")
+# Surnames that are also everyday words after "客户" (客户向柜员反映, 客户高峰期, 客户方面表示); with
+# them a bare cue only takes common given-name characters.
+_WORDLIKE_SURNAMES = "向于和时应常全连单查包关成安方明高严商房费万钱齐管尚游项解师麻司宁车路金文温华江吉曾申"
+# A rarer given name ("客户周平珩来电") after a bare cue: any surname but the word-like ones, and only
+# before punctuation, an honorific or a reporting verb.
+_WEAK_RARE_NAME = re.compile(
+    rf"(?:{_COMPOUND_SURNAMES}|(?![{_WORDLIKE_SURNAMES}])[{_SURNAMES}]){_GIVEN}{{1,2}}"
+    r"(?=[^\u4e00-\u9fff]|$|先生|女士|小姐|来电|致电|反映|称|表示|投诉|反馈|说|要求|询问|咨询|多次|已经|今天|"
+    r"昨天|对此|通过|代为|今年|本人)"
+)
 _STRONG_NAME = re.compile(rf"{_SURNAME}{_GIVEN}{{1,2}}")
 # Words that start with a surname character and often follow these cues; never names.
 _NOT_NAMES = frozenset(
-    """商户 商家 商场 方面 方式 方法 于是 曾经 高度 严重 全家 全部 全额 明确 明显 常常 金额 金融 连续 费用
-    单位 成功 关于 关注 查询 包括 应该 应当 经理 时间 时候 管理 安装 安全 房东 房贷 车辆 车主 简单 陆续
-    万元 钱款 任何 宁愿 马上 解释 解决 程序 申请 余额 余款 师傅 管家 尚未 黄金 麻烦 游戏 项目 司法 和解
-    时效 双方""".split()
+    """商户 商家 商场 方面 方式 方法 于是 曾经 高度 高兴 严重 全家 全部 全额 明确 明显 明天 常常 金额 金融
+    连续 费用 单位 成功 关于 关注 关心 查询 包括 应该 应当 经理 时间 时候 管理 安装 安全 安心 房东 房贷
+    车辆 车主 简单 陆续 万元 万一 钱款 任何 宁愿 宁可 马上 解释 解决 程序 程度 申请 余额 余款 师傅 管家
+    尚未 黄金 麻烦 游戏 项目 司法 和解 时效 双方 温和 齐全 卫生 江西 吉林 宁夏 华东 华南 华北 华西 东南 西南
+    高峰 高端 高速 金卡 金条 白金 黄金卡 钟表 文明 文件 明细 明白""".split()
 )
 _NAME_EN_CUES = ("name", "holder", "payee", "beneficiary", "recipient")
 # Matched against the lower-cased text; the name itself is then read case-sensitively.
@@ -620,7 +638,10 @@ _NAME_EN_CUE = re.compile(
 )
 _NAME_EN_VALUE = re.compile(rf"[A-Z][A-Za-z'-]+(?: [A-Z][A-Za-z'-]+){{0,2}}|{_SURNAME}{_GIVEN}{{1,2}}")
 _HONORIFIC = re.compile("先生|女士|小姐")
-_HONORED_NAME = re.compile(rf"(?:{_COMPOUND_SURNAMES}|[{_SURNAMES}])[{_COMMON_GIVEN}]{{1,2}}")
+_HONORED_NAME = re.compile(
+    rf"(?:{_COMPOUND_SURNAMES}|[{_SURNAMES}]){_COMMON_GIVEN_CHAR}{{1,2}}"
+    rf"|(?:{_COMPOUND_SURNAMES}|(?![{_WORDLIKE_SURNAMES}])[{_SURNAMES}]){_GIVEN}{{1,2}}"
+)
 
 
 def _mask_name(value: str) -> str:
@@ -631,13 +652,19 @@ def _mask_name(value: str) -> str:
 
 def _chinese_name_after(text: str, cue: re.Match[str]) -> str | None:
     """The name right after a cue, or None: bare cues (客户, 本人) need a common given name followed by
-    punctuation or a reporting verb; account cues (户名, 收款人) take any two or three characters."""
-    pattern = _WEAK_NAME if cue.group("cue") in _WEAK_CUES else _STRONG_NAME
-    found = pattern.match(text, cue.end())
+    the start of the rest of a sentence, or a rarer one followed by punctuation or a reporting verb;
+    account cues (户名, 收款人) take any two or three characters."""
+    weak = cue.group("cue") in _WEAK_CUES
+    if weak:
+        found = _WEAK_NAME.match(text, cue.end()) or _WEAK_RARE_NAME.match(text, cue.end())
+    else:
+        found = _STRONG_NAME.match(text, cue.end())
     if found is None:
         return None
     value = found.group(0)
-    return None if value in _NOT_NAMES or value[:2] in _NOT_NAMES else value
+    # After a bare cue a common word is likelier than a name ("客户黄金卡"); after an account cue a
+    # three-character name that starts like a word is still a name ("转账给黄金建").
+    return None if value in _NOT_NAMES or (weak and value[:2] in _NOT_NAMES) else value
 
 
 def _mask_chinese_names(text: str, found: _Found) -> str:
