@@ -680,6 +680,12 @@ def test_a_grouped_reference_is_not_cut_into_a_card_and_a_remainder() -> None:
     assert mask(text)[0] == text
 
 
+@pytest.mark.parametrize("tail", [" 5000元", " 3次", " 2024年"])
+def test_a_grouped_card_followed_by_an_amount_or_count_is_still_masked(tail: str) -> None:
+    masked, _ = mask(f"卡号6222 0212 3456 7894{tail}被盗刷")
+    assert masked == f"卡号6222********7894{tail}被盗刷"
+
+
 def test_a_grouped_reference_is_not_read_as_a_landline() -> None:
     text = "于9558 8040 0771 6263 900扣款"
     assert mask(text)[0] == text

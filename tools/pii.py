@@ -180,6 +180,18 @@ _AREA = re.compile(r"0(?:10|2[0-9]|[3-9][0-9]{2})")
 _INTL_MOBILE = {"852": (8, "5679"), "853": (8, "6"), "886": (9, "9")}
 _AMOUNT_BEFORE = re.compile(r"(?:[¥$€£]|RMB|CNY|人民币)[ \t]?$")
 _AMOUNT_AFTER = re.compile(r"[ \t]?(?:元(?!旦)|万|亿|块|美元|港币|%|RMB|CNY)")
+# A unit after a run's last group makes that group a count or an amount ("… 7894 3次", "… 7894 5000元").
+_UNIT_AFTER = re.compile(r"[ \t]?(?:[元万亿块次笔个天月日年号张位条秒分岁%]|美元|港币|RMB|CNY)")
+
+
+@dataclass(frozen=True)
+class _Around:
+    """What surrounds a digit run: its "+86"/"(010)" prefix, a currency sign before, a unit after."""
+
+    prefix: str
+    amount_before: bool
+    amount_after: bool
+    unit_after: bool
 
 
 @dataclass(frozen=True)
@@ -316,22 +328,28 @@ def _sep_kind(sep: str) -> str:
     return "\n" if "\n" in sep else ("-" if sep.strip() else " ")
 
 
-def _continues(groups: Sequence[str], seps: Sequence[str], i: int, j: int, kind: str) -> bool:
+def _continues(
+    groups: Sequence[str], seps: Sequence[str], i: int, j: int, kind: str, unit_after: bool
+) -> bool:
     """Whether the written value ``groups[i:j]`` is really part of a longer grouped number: a short
     neighbouring group joined the way the value's own groups are joined ("6259 0143 4223 4818 25"
-    is one 18-digit reference, not a card plus "25"). A line break never joins; mobiles are exempt
-    ("138 0013 8000 3次" is a phone and a count) and so is a landline's "-801" extension."""
+    is one 18-digit reference, not a card plus "25"). A line break never joins, nor does a last
+    group followed by a unit ("… 7894 3次"); mobiles are exempt ("138 0013 8000 3次") and so is a
+    landline's "-801" extension."""
     inner = {_sep_kind(s) for s in seps[i : j - 1]} - {"\n"}
     if not inner or kind == "mobile":
         return False
     if i > 0 and len(groups[i - 1]) <= 4 and _sep_kind(seps[i - 1]) in inner:
         return True
-    return kind != "landline" and j < len(groups) and len(groups[j]) <= 4 and _sep_kind(seps[j - 1]) in inner
+    if kind == "landline" or j == len(groups) or (j == len(groups) - 1 and unit_after):
+        return False
+    return len(groups[j]) < 4 and _sep_kind(seps[j - 1]) in inner
 
 
-def _find_values(parts: Sequence[str], prefix: str, amount_before: bool, amount_after: bool) -> list[_Value]:
+def _find_values(parts: Sequence[str], around: _Around) -> list[_Value]:
     """Cut a run of digit groups into values, left to right, longest candidate first."""
     groups, seps = parts[0::2], parts[1::2]
+    prefix = around.prefix
     found: list[_Value] = []
     n, i = len(groups), 0
     while i < n:
@@ -340,13 +358,13 @@ def _find_values(parts: Sequence[str], prefix: str, amount_before: bool, amount_
             size = sum(len(g) for g in groups[i:j])
             if size > 19 or (size < 7 and not (i == 0 and prefix)):
                 continue
-            amount = (i == 0 and amount_before) or (j == n and amount_after)
+            amount = (i == 0 and around.amount_before) or (j == n and around.amount_after)
             pre = prefix if i == 0 else ""
             result = _classify(groups[i:j], pre, amount)
             if result is None and pre:
                 result = _classify(groups[i:j], "", amount)
                 pre = ""
-            if result is not None and not _continues(groups, seps, i, j, result[0]):
+            if result is not None and not _continues(groups, seps, i, j, result[0], around.unit_after):
                 hit = _Value(i, j, result[0], result[1], bool(pre))
                 break
         if hit is None:
@@ -398,9 +416,13 @@ def _mask_runs(text: str, found: _Found) -> str:
             continue
         parts = _SEP_SPLIT.split(body)
         outer = start - len(prefix)
-        before = bool(_AMOUNT_BEFORE.search(text, max(0, outer - 4), outer))
-        after = bool(_AMOUNT_AFTER.match(text, m.end()))
-        values = _find_values(parts, prefix, before, after)
+        around = _Around(
+            prefix,
+            amount_before=bool(_AMOUNT_BEFORE.search(text, max(0, outer - 4), outer)),
+            amount_after=bool(_AMOUNT_AFTER.match(text, m.end())),
+            unit_after=bool(_UNIT_AFTER.match(text, m.end())),
+        )
+        values = _find_values(parts, around)
         if not values:
             continue
         for v in values:
