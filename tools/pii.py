@@ -22,6 +22,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
@@ -352,11 +353,14 @@ def _find_values(parts: Sequence[str], around: _Around) -> list[_Value]:
     prefix = around.prefix
     found: list[_Value] = []
     n, i = len(groups), 0
+    offsets = list(accumulate((len(g) for g in groups), initial=0))
     while i < n:
         hit = None
         for j in range(min(n, i + 6), i, -1):
-            size = sum(len(g) for g in groups[i:j])
-            if size > 19 or (size < 7 and not (i == 0 and prefix)):
+            size = offsets[j] - offsets[i]
+            if size < 7 and not (i == 0 and prefix):
+                break
+            if size > 19:
                 continue
             amount = (i == 0 and around.amount_before) or (j == n and around.amount_after)
             pre = prefix if i == 0 else ""
