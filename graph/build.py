@@ -28,6 +28,7 @@ from graph.schema import (
     RunStats,
 )
 from graph.state import BatchState, ChunkTask, RemediationTask
+from tools import injection
 from tools.embeddings import from_bytes, to_bytes
 
 
@@ -61,7 +62,8 @@ def route_chunks(state: BatchState, runtime: Runtime[Deps]) -> list[Send] | Lite
 def attribute_and_trace(state: ChunkTask, runtime: Runtime[Deps]) -> dict[str, Any]:
     """Embed a chunk once, trace each complaint's root cause, then attribute its owner."""
     deps = runtime.context
-    complaints = [Complaint.model_validate(c) for c in state["complaints"]]
+    # The agents read the text with any instructions aimed at a model blanked out.
+    complaints, flagged = injection.for_reading([Complaint.model_validate(c) for c in state["complaints"]])
     t0 = time.perf_counter()
     vectors = deps.embedder.embed([c.text for c in complaints], kind="query")
     t1 = time.perf_counter()
@@ -82,8 +84,9 @@ def attribute_and_trace(state: ChunkTask, runtime: Runtime[Deps]) -> dict[str, A
             "vector": to_bytes(v),
             "engine": log.engine(c.id) if log else "rules",
             "engine_note": log.engine_note(c.id) if log else None,
+            "flags": [injection.FLAG] if f else [],
         }
-        for c, rc, at, v in zip(complaints, causes, owners, vectors, strict=True)
+        for c, rc, at, v, f in zip(complaints, causes, owners, vectors, flagged, strict=True)
     ]
     out: dict[str, Any] = {
         "processed": processed,
@@ -99,12 +102,14 @@ def analyze(state: BatchState, runtime: Runtime[Deps]) -> dict[str, Any]:
     t0 = time.perf_counter()
     deps = runtime.context
     by_id = {p["id"]: p for p in state.get("processed", [])}
+    complaints = [Complaint.model_validate(raw) for raw in state.get("complaints", [])]
+    texts = {c.id: c.text for c in complaints}
     items = []
-    for raw in state.get("complaints", []):
-        p = by_id[raw["id"]]
+    for c in injection.for_reading(complaints)[0]:
+        p = by_id[c.id]
         items.append(
             Item(
-                complaint=Complaint.model_validate(raw),
+                complaint=c,
                 attribution=Attribution.model_validate(p["attribution"]),
                 cause=RootCause.model_validate(p["root_cause"]),
                 vector=from_bytes(p["vector"]),
@@ -122,7 +127,7 @@ def analyze(state: BatchState, runtime: Runtime[Deps]) -> dict[str, Any]:
         ComplaintResult(
             id=it.complaint.id,
             row=it.complaint.row,
-            text=it.complaint.text,
+            text=texts[it.complaint.id],
             period=it.complaint.period,
             customer_segment=it.complaint.customer_segment,
             attribution=it.attribution,
@@ -133,6 +138,7 @@ def analyze(state: BatchState, runtime: Runtime[Deps]) -> dict[str, Any]:
             duplicate_of=it.complaint.duplicate_of,
             engine=by_id[it.complaint.id]["engine"],
             engine_note=by_id[it.complaint.id].get("engine_note"),
+            flags=by_id[it.complaint.id].get("flags", []),
         ).model_dump(mode="json")
         for it in items
     ]
@@ -205,6 +211,7 @@ def report(state: BatchState, runtime: Runtime[Deps]) -> dict[str, Any]:
         "problems": len(problems),
         "proposals": len(proposals),
         "pii_masked": sum(c.get("pii_masked", 0) for c in state.get("complaints", [])),
+        "injection_flagged": sum(1 for r in results if injection.FLAG in r.get("flags", [])),
     }
     started = datetime.fromisoformat(state["started_at"])
     finished = datetime.now(UTC)

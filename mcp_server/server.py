@@ -81,6 +81,7 @@ from mcp_server.models import (
     TaxonomyView,
     Traced,
 )
+from tools import injection
 from tools.audit import Actor
 from tools.clustering import cluster_vectors, load_stopwords, tokenize
 from tools.ingest import RawRow
@@ -231,6 +232,7 @@ def _one(deps: Deps, fields: dict[str, Any]) -> Complaint:
 
 def _triage(deps: Deps, complaints: list[Complaint]) -> tuple[np.ndarray, list[RootCause], list[Attribution]]:
     """Embed once, trace, then attribute: the chunk task of the batch graph, for a few complaints."""
+    complaints = injection.for_reading(complaints)[0]  # instructions in the text are not read
     vectors = deps.embedder.embed([c.text for c in complaints], kind="query")
     if deps.llm is None:
         causes = trace(complaints, vectors, deps)

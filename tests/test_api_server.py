@@ -35,9 +35,10 @@ def _free_port() -> int:
 class Server:
     """One ``voc serve`` process; its log goes to a file the failure message quotes."""
 
-    def __init__(self, home: Path, log: Path) -> None:
+    def __init__(self, home: Path, log: Path, env: dict[str, str] | None = None) -> None:
         self.home = home
         self.log = log
+        self.env = env or {}
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -51,6 +52,7 @@ class Server:
             VOC_CHUNK_SIZE="2",
             VOC_MAX_CONCURRENCY="1",
         )
+        env.update(self.env)
         cmd = [sys.executable, "-m", "cli.main", "serve", "--port", str(self.port), "--home", str(self.home)]
         with self.log.open("ab") as fh:
             self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT)
