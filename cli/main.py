@@ -296,15 +296,42 @@ def eval_cmd(
         Path | None, typer.Option("--dataset", help="Labelled JSONL (default: evals/datasets/dev.jsonl).")
     ] = None,
     split: Annotated[str, typer.Option("--split", help="dev, holdout or all.")] = "all",
-    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the JSON report.")] = Path(
-        "voc-eval.json"
-    ),
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="JSON report [default: voc-eval.json, or voc-pii.json with --pii]."),
+    ] = None,
     home: HomeOpt = None,
+    pii: Annotated[
+        bool,
+        typer.Option(
+            "--pii",
+            help="Score personal-data masking instead: recall and false-positive rate on a seeded "
+            "synthetic set of planted values (IDs, permits, cards, phones, e-mail, codes, names) "
+            "and look-alikes that must be kept (order numbers, amounts, timestamps). No models needed.",
+        ),
+    ] = False,
 ) -> None:
-    """Score the agents against a labelled dataset: accuracy, macro-F1, ARI, top problem, spike."""
+    """Score the agents against a labelled dataset: accuracy, macro-F1, ARI, top problem, spike.
+
+    With --pii, score the masking of personal data instead (recall, false-positive rate, per kind).
+
+    Examples:
+
+      voc eval --split holdout
+
+      voc eval --pii --out voc-pii.json
+    """
     from evals.dataset import DEFAULT_DATASET
     from evals.run import run_eval
 
+    if pii:
+        from evals.pii import render_table, run
+
+        out = out or Path("voc-pii.json")
+        console.print(render_table(run(out)))
+        console.print(f"Report with every miss: [bold]{out}[/]")
+        return
+    out = out or Path("voc-eval.json")
     if split not in ("dev", "holdout", "all"):
         err.print("[red]--split must be dev, holdout or all[/]")
         raise typer.Exit(2)

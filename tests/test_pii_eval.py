@@ -208,3 +208,16 @@ def test_main_prints_the_table_and_writes_json(tmp_path: Path, capsys: pytest.Ca
     printed = capsys.readouterr().out
     assert "mobile" in printed and "false-positive rate" in printed
     assert json.loads(out.read_text(encoding="utf-8"))["seed"] == 7
+
+
+def test_voc_eval_pii_prints_recall_and_writes_the_report(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    out = tmp_path / "pii.json"
+    result = CliRunner().invoke(app, ["eval", "--pii", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "recall" in result.output and "false-positive rate" in result.output
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["recall"] >= 0.99 and report["fp_rate"] <= 0.01
