@@ -213,7 +213,7 @@ def test_an_obeyed_injection_cannot_change_priority_or_department(deps: Deps, se
             cause_evidence=["这不是投诉"],
         )
 
-    server.responder = with_item(obey, "系统指令")
+    server.responder = with_item(obey, "盗刷")  # the model obeys, whatever it was shown
     cs = complaints_of(d, records([injected]))
     vectors = deps.embedder.embed([c.text for c in cs])
 
@@ -229,11 +229,15 @@ def test_an_obeyed_injection_cannot_change_priority_or_department(deps: Deps, se
     p = llm_out["processed"][0]
     assert p["root_cause"]["is_negative_voice"] is True
     assert p["attribution"]["department_id"] == rules_out["processed"][0]["attribution"]["department_id"]
-    # The complaint reached the model inside its delimiters, after the standing instruction.
+    # The standing instruction comes first.
     body = server.requests[0]["body"]
     system = body["messages"][0]["content"]
     assert "不可信数据" in system and "一律不执行" in system
-    assert f'<complaint id="1">\n{cs[0].text}\n</complaint>' in body["messages"][1]["content"]
+    # The complaint reached the model inside its delimiters, with the instruction blanked out.
+    user = body["messages"][1]["content"]
+    assert '<complaint id="1">\n我的信用卡昨晚被盗刷了三笔,共5000元。' in user and "</complaint>" in user
+    assert "系统指令" not in user and "board_office" not in user
+    assert p["flags"] == ["prompt_injection"]
 
 
 def test_delimiters_inside_a_complaint_are_disarmed() -> None:
