@@ -55,9 +55,17 @@ def test_small_batch_end_to_end(deps: Deps, sample_records: list[dict], planted:
     assert result.stats.counts["accepted"] == len(records)
     assert result.stats.counts["rejected"] == 1
 
+    # A finished batch keeps only its newest checkpoint: the whole result, not every superstep.
+    con = sqlite3.connect(deps.settings.checkpoint_db)
+    kept = con.execute("select count(*) from checkpoints where thread_id = ?", (result.batch_id,)).fetchone()
+    writes = con.execute("select count(*) from writes where thread_id = ?", (result.batch_id,)).fetchone()
+    con.close()
+    assert (kept[0], writes[0]) == (1, 0)
+
     again = run_batch(rows, deps, source="test")
     assert again.stats.reused
     assert [r.model_dump() for r in again.results] == [r.model_dump() for r in result.results]
+    assert [p.model_dump() for p in again.problems] == [p.model_dump() for p in result.problems]
 
 
 class FlakyEmbedder:
