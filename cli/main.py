@@ -411,7 +411,8 @@ def bench(
     )
     table.add_row(
         f"embedding only ({report.embed_only_sample} texts)",
-        f"{report.embed_only_per_second:.1f} complaints/s",
+        f"{report.embed_only_per_second:.1f} complaints/s "
+        f"(before {report.embed_only_before_after[0]:.1f}, after {report.embed_only_before_after[1]:.1f})",
     )
     table.add_row("ratio (end to end / embedding)", f"{report.ratio_to_embedding:.2f}")
     for stage, secs in report.stage_seconds.items():

@@ -45,6 +45,7 @@ class BenchReport(BaseModel):
     complaints_per_second: float
     embed_only_sample: int
     embed_only_per_second: float
+    embed_only_before_after: list[float]
     ratio_to_embedding: float
     stage_seconds: dict[str, float]
     peak_rss_mb: float
@@ -77,10 +78,26 @@ def bench_records(n: int, seed: int = 7) -> list[dict[str, Any]]:
     return out
 
 
+def _embed_seconds(deps: Deps, texts: list[str]) -> float:
+    """Seconds to embed ``texts`` alone, in the pipeline's chunk size."""
+    t0 = time.perf_counter()
+    for i in range(0, len(texts), deps.settings.chunk_size):
+        vecs = deps.embedder.embed(texts[i : i + deps.settings.chunk_size], kind="query")
+        assert isinstance(vecs, np.ndarray)
+    return time.perf_counter() - t0
+
+
 def run_bench(deps: Deps, n: int, seed: int = 7, embed_sample: int = 1000) -> BenchReport:
-    """Analyse ``n`` complaints end to end, then embed a sample of the same texts alone."""
+    """Analyse ``n`` complaints end to end, and embed a sample of the same texts alone.
+
+    Half the sample is embedded before the pipeline and half after, so a change in the machine's
+    load during a long run moves both sides of the ratio rather than only one.
+    """
     records = bench_records(n, seed)
     rows = [RawRow(i, r) for i, r in enumerate(records, start=1)]
+    sample = random.Random(seed).sample([r["text"] for r in records], min(embed_sample, n))
+    half = len(sample) // 2
+    before = _embed_seconds(deps, sample[:half])
     with tempfile.TemporaryDirectory(prefix="voc-bench-") as tmp:
         ckpt = Path(tmp) / "checkpoints.sqlite"
         settings = deps.settings.model_copy(update={"checkpoint_path": ckpt})
@@ -90,12 +107,8 @@ def run_bench(deps: Deps, n: int, seed: int = 7, embed_sample: int = 1000) -> Be
         e2e = time.perf_counter() - t0
         ckpt_mb = ckpt.stat().st_size / 2**20 if ckpt.exists() else 0.0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    sample = random.Random(seed).sample([r["text"] for r in records], min(embed_sample, n))
-    t1 = time.perf_counter()
-    for i in range(0, len(sample), deps.settings.chunk_size):
-        vecs = deps.embedder.embed(sample[i : i + deps.settings.chunk_size], kind="query")
-        assert isinstance(vecs, np.ndarray)
-    embed_rate = len(sample) / (time.perf_counter() - t1)
+    after = _embed_seconds(deps, sample[half:])
+    embed_rate = len(sample) / (before + after)
     rate = len(result.results) / e2e
     return BenchReport(
         n=n,
@@ -106,6 +119,10 @@ def run_bench(deps: Deps, n: int, seed: int = 7, embed_sample: int = 1000) -> Be
         complaints_per_second=round(rate, 2),
         embed_only_sample=len(sample),
         embed_only_per_second=round(embed_rate, 2),
+        embed_only_before_after=[
+            round(half / before, 2) if before else 0.0,
+            round((len(sample) - half) / after, 2) if after else 0.0,
+        ],
         ratio_to_embedding=round(rate / embed_rate, 3),
         stage_seconds={k: round(v, 2) for k, v in result.stats.timings.items()},
         peak_rss_mb=round(peak, 1),
