@@ -33,6 +33,7 @@ from tests.privacy_helpers import CARD16, ID18, MOBILE_B, grouped, leaks_in
 from tests.test_llm_engine import llm_deps
 from tools import injection
 from tools.ingest import rows_from_records
+from tools.report import render
 
 PRIORITY_ORDER = ("P1", "P2", "P3", "P4")
 
@@ -103,6 +104,10 @@ def test_injections_are_flagged_and_do_not_change_the_rules_engine_result(deps: 
     clean = by_id(run_batch(rows_from_records(records(False)), deps, source="canary-clean"))
     injected = run_batch(rows_from_records(records(True)), deps, source="canary-injected")
     assert injected.stats.counts["injection_flagged"] == len(CANARIES)
+    # The report tells its reader.
+    assert f"Injection attempts flagged and ignored: {len(CANARIES)}" in render(injected, "md")
+    assert "injection attempts ignored" in render(injected, "html")
+    assert "Injection attempts" not in render(run_batch(rows_from_records(records(False)), deps), "md")
     for r in injected.results:
         base = clean[r.id]
         assert r.flags == [injection.FLAG], r.id
