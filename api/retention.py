@@ -24,10 +24,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from langgraph.checkpoint.sqlite import SqliteSaver
 from pydantic import BaseModel, Field
 
 from api.jobs import JobStore
+from graph.checkpoints import BatchSaver
 from graph.deps import Settings
 from tools.audit import Actor, AuditError, AuditLog
 
@@ -39,19 +39,19 @@ def _aware(when: datetime) -> datetime:
 
 
 @contextmanager
-def checkpoint_saver(path: Path) -> Iterator[SqliteSaver | None]:
+def checkpoint_saver(path: Path) -> Iterator[BatchSaver | None]:
     """The checkpoint database, or None when there is none yet (never creates one)."""
     if not path.exists():
         yield None
         return
     conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
     try:
-        yield SqliteSaver(conn)
+        yield BatchSaver(conn)
     finally:
         conn.close()
 
 
-def thread_rows(saver: SqliteSaver, thread_id: str | None = None) -> dict[str, int]:
+def thread_rows(saver: BatchSaver, thread_id: str | None = None) -> dict[str, int]:
     """Rows (checkpoints and pending writes) per thread, or of one thread."""
     counts: dict[str, int] = {}
     where, args = (" WHERE thread_id = ?", (thread_id,)) if thread_id is not None else ("", ())
@@ -63,7 +63,7 @@ def thread_rows(saver: SqliteSaver, thread_id: str | None = None) -> dict[str, i
     return counts
 
 
-def last_checkpoint_at(saver: SqliteSaver, thread_id: str) -> datetime | None:
+def last_checkpoint_at(saver: BatchSaver, thread_id: str) -> datetime | None:
     """The newest checkpoint's own timestamp (through the saver, which unpacks it)."""
     # list() to the end: the saver holds its lock until its generator finishes.
     found = list(saver.list({"configurable": {"thread_id": thread_id}}, limit=1))

@@ -16,6 +16,7 @@ from agents.analysis import PRIORITIES, Item, analyze_items
 from agents.attribution import attribute
 from agents.remediation import propose
 from agents.tracing import trace
+from graph import checkpoints
 from graph.deps import Deps
 from graph.schema import (
     Attribution,
@@ -62,6 +63,11 @@ def route_chunks(state: BatchState, runtime: Runtime[Deps]) -> list[Send] | Lite
 def attribute_and_trace(state: ChunkTask, runtime: Runtime[Deps]) -> dict[str, Any]:
     """Embed a chunk once, trace each complaint's root cause, then attribute its owner."""
     deps = runtime.context
+    thread = _batch(runtime)
+    if thread is not None:
+        stored = checkpoints.load_chunk(deps.settings.checkpoint_db, thread, state["chunk"])
+        if stored is not None:  # finished before the batch was interrupted
+            return stored
     # The agents read the text with any instructions aimed at a model blanked out.
     complaints, flagged = injection.for_reading([Complaint.model_validate(c) for c in state["complaints"]])
     t0 = time.perf_counter()
@@ -94,6 +100,8 @@ def attribute_and_trace(state: ChunkTask, runtime: Runtime[Deps]) -> dict[str, A
     }
     if log is not None:
         out["llm_usage"] = log.meter.usage()
+    if thread is not None:
+        checkpoints.save_chunk(deps.settings.checkpoint_db, thread, state["chunk"], out)
     return out
 
 

@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from langgraph.checkpoint.sqlite import SqliteSaver
-
 from agents.attribution import canonical_channel
 from graph.build import build_graph
+from graph.checkpoints import BatchSaver
 from graph.deps import Deps
 from graph.schema import (
     BatchResult,
@@ -43,14 +42,14 @@ def batch_id_for(complaints: list[Complaint], deps: Deps) -> str:
 
 
 @contextmanager
-def open_checkpointer(deps: Deps) -> Iterator[SqliteSaver]:
+def open_checkpointer(deps: Deps) -> Iterator[BatchSaver]:
     """The SQLite checkpointer under ``VOC_HOME``; one thread per batch."""
     deps.settings.home.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(deps.settings.checkpoint_db), check_same_thread=False)
-    # On a new file (only there does it take effect), let compact_thread hand pages back.
+    # On a new file (only there does it take effect), let BatchSaver.compact hand pages back.
     conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
     try:
-        yield SqliteSaver(conn)
+        yield BatchSaver(conn)
     finally:
         conn.close()
 
@@ -149,35 +148,8 @@ def run_prepared(
                         on_progress(node, 1, 1)
         state = graph.get_state(config).values
         if not finished:
-            compact_thread(saver, batch_id)
+            saver.compact(batch_id)
     return _result(state, resumed=resumed, reused=finished)
-
-
-def compact_thread(saver: SqliteSaver, thread_id: str) -> int:
-    """Keep only the newest checkpoint of a finished batch; return how many rows were dropped.
-
-    Every superstep stores the whole state again (every complaint's result and vector), so a
-    finished batch's history is several times its final state. Nothing reads it: a finished
-    batch is only ever read back whole, and resuming needs only the newest checkpoint.
-    """
-    conn = saver.conn
-    with saver.lock, conn:
-        row = conn.execute(
-            "SELECT checkpoint_id FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = '' "
-            "ORDER BY checkpoint_id DESC LIMIT 1",
-            (thread_id,),
-        ).fetchone()
-        if row is None:
-            return 0
-        dropped = 0
-        for table in ("writes", "checkpoints"):
-            cur = conn.execute(
-                f"DELETE FROM {table} WHERE thread_id = ? AND checkpoint_id != ?",  # noqa: S608 - fixed names
-                (thread_id, row[0]),
-            )
-            dropped += cur.rowcount
-    conn.executescript("PRAGMA incremental_vacuum;")  # stepped to the end: every free page
-    return dropped
 
 
 def _result(state: dict[str, Any], *, resumed: bool, reused: bool) -> BatchResult:

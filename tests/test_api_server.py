@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -164,6 +165,12 @@ def test_a_batch_survives_kill_9_of_the_server(server: Server, unique_records: l
             time.sleep(0.02)
     server.kill()
     assert status["status"] == "running" and 4 <= status["progress"]["done"] < len(records), status
+    # The chunks finished before the kill are on disk (two complaints per chunk here), not only
+    # in the memory of the process that died.
+    con = sqlite3.connect(server.home / "checkpoints.sqlite")
+    stored = con.execute("select count(*) from voc_chunks where thread_id = ?", (batch_id,)).fetchone()[0]
+    con.close()
+    assert stored >= 2, stored
 
     server.start()
     with httpx.Client(base_url=server.url, timeout=60) as http:

@@ -93,6 +93,10 @@ def test_interrupted_batch_resumes_without_duplicates(deps: Deps, sample_records
     flaky = FlakyEmbedder(deps.embedder, fail_on_call=3)
     with pytest.raises(RuntimeError, match="simulated crash"):
         run_batch(rows, dataclasses.replace(deps, settings=settings, embedder=flaky), batch_id="resume-test")
+    # Each finished chunk was stored the moment it finished (see graph/checkpoints.py): the two
+    # before the failing call, and any the pool ran after it.
+    stored = _stored_chunks(deps, "resume-test")
+    assert 2 <= stored < 4
 
     counting = FlakyEmbedder(deps.embedder, fail_on_call=None)
     progress: list[tuple[str, int, int]] = []
@@ -106,17 +110,24 @@ def test_interrupted_batch_resumes_without_duplicates(deps: Deps, sample_records
     assert ids == [r["id"] for r in records]
     assert len(set(ids)) == len(ids) == 16
     assert result.stats.resumed
-    # The chunks that finished before the crash were kept (at least the two before the failing
-    # call); only the rest were embedded again.
+    # The chunks that finished before the crash were kept; only the rest were embedded again.
     stage, kept, total = progress[0]
     assert (stage, total) == ("attribute_and_trace", 16)
     assert 8 <= kept < 16
-    assert counting.calls == (16 - kept) // 4
+    assert counting.calls == 4 - stored
 
     con = sqlite3.connect(deps.settings.checkpoint_db)
     threads = {row[0] for row in con.execute("select distinct thread_id from checkpoints")}
     con.close()
     assert "resume-test" in threads
+    assert _stored_chunks(deps, "resume-test") == 0  # the finished batch was compacted
+
+
+def _stored_chunks(deps: Deps, thread_id: str) -> int:
+    con = sqlite3.connect(deps.settings.checkpoint_db)
+    n = con.execute("select count(*) from voc_chunks where thread_id = ?", (thread_id,)).fetchone()[0]
+    con.close()
+    return int(n)
 
 
 def test_fan_out_makes_one_task_per_chunk(deps: Deps) -> None:
