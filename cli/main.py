@@ -194,6 +194,9 @@ def _summary(result: BatchResult, html: Path, out: Path) -> None:
         "Negative voices", f"{c['negative_voices']} · {c['grouped']} grouped into {c['problems']} problems"
     )
     head.add_row("Masked personal data", str(c["pii_masked"]))
+    if c.get("injection_flagged"):
+        flagged = c["injection_flagged"]
+        head.add_row("Instructions in text", f"{flagged} complaints flagged; ignored, not obeyed")
     head.add_row("Time", f"{s.seconds:.1f} s · {s.complaints_per_second:.1f} complaints/s")
     head.add_row("Engine", ", ".join(f"{k}: {v}" for k, v in s.engine_use.items()) or "-")
     if s.llm is not None:
