@@ -23,11 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tools.pii import id18_valid, luhn_valid, mask
+from tools.pii import id18_check_char, id18_valid, luhn_valid, mask
 from tools.text import normalize
 
 DEFAULT_SEED = 20241015
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 
 @dataclass(frozen=True)
@@ -102,8 +101,7 @@ def _birth(rng: random.Random) -> str:
 
 
 def _with_id_check(first17: str) -> str:
-    total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True))
-    return first17 + "10X98765432"[total % 11]
+    return first17 + id18_check_char(first17)
 
 
 def _make_id18(rng: random.Random, areas: Sequence[str] = _AREAS, want_x: bool = False) -> str:

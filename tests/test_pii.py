@@ -6,24 +6,13 @@ import re
 
 import pytest
 
+from tests.privacy_helpers import with_id_check, with_luhn
 from tools.pii import id18_valid, luhn_valid, mask, mask_text
 from tools.text import normalize
 
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-
-
-def id18(first17: str) -> str:
-    """A resident ID number with the correct GB 11643 MOD 11-2 check character."""
-    total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True))
-    return first17 + "10X98765432"[total % 11]
-
-
-def luhn_complete(prefix: str) -> str:
-    """``prefix`` plus the digit that makes it pass the Luhn check."""
-    for d in "0123456789":
-        if luhn_valid(prefix + d):
-            return prefix + d
-    raise AssertionError("unreachable")
+# Valid numbers to plant, shared with the leak tests (their MOD 11-2 sum is written apart from tools/pii.py).
+id18 = with_id_check
+luhn_complete = with_luhn
 
 
 def luhn_broken(prefix: str) -> str:

@@ -37,12 +37,17 @@ _PROVINCES = frozenset(
 _TW_LETTERS = {ch: n for ch, n in zip("ABCDEFGHJKLMNPQRSTUVXYWZIO", range(10, 36), strict=True)}
 
 
+def id18_check_char(first17: str) -> str:
+    """The GB 11643 MOD 11-2 check character of the first 17 digits of an ID number."""
+    total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True))
+    return _ID_CHECK[total % 11]
+
+
 def id18_valid(value: str) -> bool:
     """MOD 11-2 check of an 18-character resident ID number (GB 11643)."""
     if len(value) != 18 or not value[:17].isdigit():
         return False
-    total = sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS, strict=True))
-    return _ID_CHECK[total % 11] == value[17].upper()
+    return id18_check_char(value[:17]) == value[17].upper()
 
 
 def luhn_valid(digits: str) -> bool:
