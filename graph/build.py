@@ -69,7 +69,7 @@ def attribute_and_trace(state: ChunkTask, runtime: Runtime[Deps]) -> dict[str, A
         if stored is not None:  # finished before the batch was interrupted
             return stored
     # The agents read the text with any instructions aimed at a model blanked out.
-    complaints, flagged = injection.for_reading([Complaint.model_validate(c) for c in state["complaints"]])
+    complaints, blanked = injection.for_reading([Complaint.model_validate(c) for c in state["complaints"]])
     t0 = time.perf_counter()
     vectors = deps.embedder.embed([c.text for c in complaints], kind="query")
     t1 = time.perf_counter()
@@ -90,9 +90,10 @@ def attribute_and_trace(state: ChunkTask, runtime: Runtime[Deps]) -> dict[str, A
             "vector": to_bytes(v),
             "engine": log.engine(c.id) if log else "rules",
             "engine_note": log.engine_note(c.id) if log else None,
-            "flags": [injection.FLAG] if f else [],
+            "flags": [injection.FLAG] if spans else [],
+            "blanked": [list(span) for span in spans],
         }
-        for c, rc, at, v, f in zip(complaints, causes, owners, vectors, flagged, strict=True)
+        for c, rc, at, v, spans in zip(complaints, causes, owners, vectors, blanked, strict=True)
     ]
     out: dict[str, Any] = {
         "processed": processed,
@@ -113,7 +114,9 @@ def analyze(state: BatchState, runtime: Runtime[Deps]) -> dict[str, Any]:
     complaints = [Complaint.model_validate(raw) for raw in state.get("complaints", [])]
     texts = {c.id: c.text for c in complaints}
     items = []
-    for c in injection.for_reading(complaints)[0]:
+    # The same reading the chunk tasks had, from the spans they found.
+    spans = [[(a, b) for a, b in by_id[c.id].get("blanked", [])] for c in complaints]
+    for c in injection.reread(complaints, spans):
         p = by_id[c.id]
         items.append(
             Item(

@@ -91,11 +91,15 @@ def blank(text: str, spans: list[tuple[int, int]]) -> str:
     return "".join(chars)
 
 
-def for_reading(complaints: list[Complaint]) -> tuple[list[Complaint], list[bool]]:
-    """Copies of ``complaints`` whose text the agents may read, and which of them were flagged."""
-    out, flagged = [], []
-    for c in complaints:
-        spans = find(c.text)
-        out.append(c.model_copy(update={"text": blank(c.text, spans)}) if spans else c)
-        flagged.append(bool(spans))
-    return out, flagged
+def for_reading(complaints: list[Complaint]) -> tuple[list[Complaint], list[list[tuple[int, int]]]]:
+    """Copies of ``complaints`` whose text the agents may read, and the spans blanked in each."""
+    spans = [find(c.text) for c in complaints]
+    return reread(complaints, spans), spans
+
+
+def reread(complaints: list[Complaint], spans: list[list[tuple[int, int]]]) -> list[Complaint]:
+    """The readable copies again, from spans :func:`for_reading` already found."""
+    return [
+        c.model_copy(update={"text": blank(c.text, sp)}) if sp else c
+        for c, sp in zip(complaints, spans, strict=True)
+    ]
