@@ -19,7 +19,11 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from graph.schema import (
+from tools.clustering import cluster_vectors, ctfidf_keywords, load_stopwords, tokenize
+from tools.cues import CueIndex
+from tools.embeddings import normalize_rows
+from tools.knowledge import Level, Priority, ScoringConfig
+from tools.schema import (
     Attribution,
     Complaint,
     Impact,
@@ -30,14 +34,10 @@ from graph.schema import (
     Severity,
     Spike,
 )
-from tools.clustering import cluster_vectors, ctfidf_keywords, load_stopwords, tokenize
-from tools.cues import CueIndex
-from tools.embeddings import normalize_rows
-from tools.knowledge import Level, Priority, ScoringConfig
 from tools.taxonomy import GRADES, Grade
 
 if TYPE_CHECKING:
-    from graph.deps import Deps
+    from tools.deps import Deps
 
 _AMOUNT = re.compile(r"(\d+(?:\.\d+)?)\s*(万元|万|元|块)")
 PRIORITIES: tuple[Priority, ...] = ("P1", "P2", "P3", "P4")

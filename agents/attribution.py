@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from graph.schema import Attribution, Complaint, DepartmentScore, Evidence, RootCause
 from tools.cues import CueIndex, Match
 from tools.matrix import Department
+from tools.schema import Attribution, Complaint, DepartmentScore, Evidence, RootCause
 
 if TYPE_CHECKING:
     from agents.llm_tracing import TriageLog
-    from graph.deps import Deps
+    from tools.deps import Deps
 
 W_KEYWORDS = 1.0
 W_LABEL = 2.5

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from graph.schema import Problem
 from tools.llm import LLM, LLMError, Meter, neutralise, wrap_complaint
 from tools.pii import mask_text
+from tools.schema import Problem
 
 if TYPE_CHECKING:
-    from graph.deps import Deps
+    from tools.deps import Deps
 
 MAX_NAME_CHARS = 30
 MAX_SUMMARY_CHARS = 160

@@ -17,12 +17,12 @@ from pydantic import BaseModel, Field
 
 from agents.llm_analysis import clean
 from agents.remediation import propose_rules, retrieve
-from graph.schema import Measure, Problem, Proposal
 from tools.knowledge import Case, KnowledgeEntry
 from tools.llm import LLM, LLMError, Meter, neutralise, wrap_complaint
+from tools.schema import Measure, Problem, Proposal
 
 if TYPE_CHECKING:
-    from graph.deps import Deps
+    from tools.deps import Deps
 
 MAX_GOALS = 3
 MAX_MEASURES = 8

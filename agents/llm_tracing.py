@@ -24,7 +24,9 @@ from pydantic import BaseModel, Field
 
 from agents.attribution import AttributionIndex, _channel, attribute_rules
 from agents.tracing import TracingIndex, _grade, trace_rules
-from graph.schema import (
+from tools.llm import LLM, LLMError, Meter, wrap_complaint
+from tools.pii import mask_text
+from tools.schema import (
     Attribution,
     Complaint,
     Emotion,
@@ -35,12 +37,10 @@ from graph.schema import (
     RootCause,
     Sentiment,
 )
-from tools.llm import LLM, LLMError, Meter, wrap_complaint
-from tools.pii import mask_text
 from tools.taxonomy import GRADES
 
 if TYPE_CHECKING:
-    from graph.deps import Deps
+    from tools.deps import Deps
 
 MAX_QUOTE_CHARS = 80
 NO_EVIDENCE_CONFIDENCE = 0.5

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from graph.schema import Measure, Metric, Problem, Proposal, SourceRef
 from tools.knowledge import Case, HandlingClass, KnowledgeEntry
+from tools.schema import Measure, Metric, Problem, Proposal, SourceRef
 from tools.store import Hit
 
 if TYPE_CHECKING:
-    from graph.deps import Deps
+    from tools.deps import Deps
     from tools.llm import Meter
 
 LABEL_BONUS = 0.06

@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from graph.schema import Complaint, Evidence, LabelScore, RootCause, Sentiment
 from tools.cues import CueIndex, Match
 from tools.embeddings import normalize_rows
+from tools.schema import Complaint, Evidence, LabelScore, RootCause, Sentiment
 from tools.sentiment import SentimentAnalyzer
 from tools.taxonomy import GRADES, Grade, Label
 
 if TYPE_CHECKING:
     from agents.llm_tracing import TriageLog
-    from graph.deps import Deps
+    from tools.deps import Deps
 
 CUE_WEIGHT = 0.4
 EMBED_WEIGHT = 0.6

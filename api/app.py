@@ -24,10 +24,11 @@ from api.routes import analyze, audit, batches, health, knowledge
 from api.runner import JobRunner
 from api.security import Auth
 from api.state import DepsHolder, Services
-from graph.deps import Deps, Settings
 from tools.audit import AuditLog
 from tools.clustering import cluster_vectors, tokenize
+from tools.deps import Deps
 from tools.matrix import ServiceMatrix
+from tools.settings import Settings
 from tools.taxonomy import Taxonomy
 
 log = logging.getLogger("voc.api")

@@ -39,14 +39,14 @@ from api.retention import Retention
 from api.runner import JobRunner
 from api.security import actor_of
 from api.state import DepsHolder
-from graph.deps import Settings
 from graph.run import PreparedBatch, open_checkpointer, prepare_batch, run_prepared
 from graph.run import Progress as OnProgress
-from graph.schema import BatchResult, LabelSpike, Problem, RowError
 from tools.audit import Actor, AuditError, AuditLog
 from tools.ingest import RawRow, rows_from_bytes, rows_from_records
 from tools.pii import mask_text
 from tools.report import render
+from tools.schema import BatchResult, LabelSpike, Problem, RowError
+from tools.settings import Settings
 from tools.text import normalize
 
 UPLOAD_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json", ".xlsx", ".xlsm")

@@ -16,10 +16,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from graph.schema import RowError
 from tools.datafile import DataFileError
 from tools.ingest import InputFileError
 from tools.pii import mask_text
+from tools.schema import RowError
 
 log = logging.getLogger("voc.api")
 

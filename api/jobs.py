@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from graph.run import PreparedBatch
-from graph.schema import BatchResult, Complaint, ComplaintResult, LabelSpike, Problem, RowError, RunStats
+from tools.schema import BatchResult, Complaint, ComplaintResult, LabelSpike, Problem, RowError, RunStats
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (

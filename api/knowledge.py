@@ -22,10 +22,11 @@ import yaml
 from api.errors import Conflict, InvalidDataFile, NotFound
 from api.models import DataFileChanged, DataFileInfo, KnowledgeOverview
 from api.state import DepsHolder, file_lock
-from graph.deps import DATA_FILES, Deps, Settings, load_data
 from tools.audit import Actor, AuditLog
 from tools.datafile import DataFileError, file_digest
+from tools.deps import Deps, load_data
 from tools.knowledge import Case, CasesFile, KnowledgeEntry, KnowledgeFile, load_cases, load_knowledge
+from tools.settings import DATA_FILES, Settings
 
 
 class KnowledgeService:

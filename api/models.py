@@ -1,4 +1,4 @@
-"""Request and response models of the HTTP API (the domain models come from ``graph.schema``)."""
+"""Request and response models of the HTTP API (the domain models come from ``tools.schema``)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from graph.schema import ComplaintResult, LabelSpike, Problem, RowError, RunStats
 from tools.audit import AuditEvent
 from tools.knowledge import Case, KnowledgeEntry
+from tools.schema import ComplaintResult, LabelSpike, Problem, RowError, RunStats
 
 Status = Literal["queued", "running", "done", "failed"]
 

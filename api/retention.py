@@ -28,8 +28,8 @@ from pydantic import BaseModel, Field
 
 from api.jobs import JobStore
 from graph.checkpoints import BatchSaver
-from graph.deps import Settings
 from tools.audit import Actor, AuditError, AuditLog
+from tools.settings import Settings
 
 Kind = Literal["job", "run"]
 

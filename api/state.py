@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from graph.deps import Deps, Settings, make_deps
+from graph.deps import make_deps
+from tools.deps import Deps
+from tools.settings import Settings
 
 if TYPE_CHECKING:
     from api.batches import BatchService

@@ -23,14 +23,16 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from graph.deps import REPO_DATA, Deps, Settings, make_deps
+from graph.deps import make_deps
 from graph.run import PreparedBatch, batch_id_for, prepare_batch, run_prepared
-from graph.schema import BatchResult
 from tools.audit import AuditError, AuditLog, cli_actor
 from tools.datafile import DataFileError
+from tools.deps import Deps
 from tools.ingest import InputFileError, read_rows
 from tools.llm import LLMConfigError
 from tools.report import write_outputs
+from tools.schema import BatchResult
+from tools.settings import REPO_DATA, Settings
 
 if TYPE_CHECKING:
     from api.retention import PurgeReport
@@ -456,7 +458,7 @@ def serve(
 
     from api.app import LOCAL_ONLY_WARNING
     from api.config import ApiSettings, is_loopback, load_keys
-    from graph.deps import load_data
+    from tools.deps import load_data
 
     if home is not None:
         os.environ["VOC_HOME"] = str(home)  # worker processes build their settings from the environment
@@ -534,8 +536,8 @@ def mcp_cmd(
     'Authorization: Bearer KEY'; with no keys only this machine is served.
     """
     from api.config import ApiSettings, is_loopback, load_keys
-    from graph.deps import load_data
     from mcp_server.server import build_server
+    from tools.deps import load_data
 
     settings = _settings(home, engine)
     try:

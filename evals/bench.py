@@ -16,9 +16,10 @@ import numpy as np
 from pydantic import BaseModel
 
 from evals.dataset import DEFAULT_DATASET, load_dataset
-from graph.deps import REPO_DATA, Deps
 from graph.run import run_batch
+from tools.deps import Deps
 from tools.ingest import RawRow
+from tools.settings import REPO_DATA
 
 _TAILS = [
     "",

@@ -17,8 +17,8 @@ from agents.analysis import Item, analyze_items
 from agents.attribution import attribute
 from agents.tracing import trace
 from evals.dataset import DEFAULT_DATASET, load_dataset, to_raw_rows
-from graph.deps import Deps
 from graph.run import prepare_batch
+from tools.deps import Deps
 
 
 class PeerResult(BaseModel):

@@ -8,8 +8,8 @@ from pydantic import BaseModel
 
 from evals.dataset import DEFAULT_DATASET, fund_safety_theme, load_dataset, spike_theme, to_raw_rows
 from evals.scoring import EvalScores, score
-from graph.deps import Deps
 from graph.run import run_batch
+from tools.deps import Deps
 
 
 class EvalReport(BaseModel):

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sklearn.metrics import adjusted_rand_score, f1_score, normalized_mutual_info_score
 
-from graph.schema import BatchResult
+from tools.schema import BatchResult
 
 
 class Expected(BaseModel):

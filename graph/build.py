@@ -17,8 +17,11 @@ from agents.attribution import attribute
 from agents.remediation import propose
 from agents.tracing import trace
 from graph import checkpoints
-from graph.deps import Deps
-from graph.schema import (
+from graph.state import BatchState, ChunkTask, RemediationTask
+from tools import injection
+from tools.deps import Deps
+from tools.embeddings import from_bytes, to_bytes
+from tools.schema import (
     Attribution,
     Complaint,
     ComplaintResult,
@@ -28,9 +31,6 @@ from graph.schema import (
     RootCause,
     RunStats,
 )
-from graph.state import BatchState, ChunkTask, RemediationTask
-from tools import injection
-from tools.embeddings import from_bytes, to_bytes
 
 
 def _batch(runtime: Runtime[Deps]) -> str | None:

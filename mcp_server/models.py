@@ -1,4 +1,4 @@
-"""What the MCP tools take and return. Domain models come from ``graph.schema``; these are the
+"""What the MCP tools take and return. Domain models come from ``tools.schema``; these are the
 compact views an assistant reads (every text in them has been through the ingest masking)."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from graph.schema import (
+from tools.knowledge import HandlingClass, Level, Priority
+from tools.schema import (
     Attribution,
     ComplaintResult,
     LabelSpike,
@@ -17,7 +18,6 @@ from graph.schema import (
     RootCause,
     RowError,
 )
-from tools.knowledge import HandlingClass, Level, Priority
 from tools.taxonomy import Grade
 
 Status = Literal["queued", "running", "done", "failed"]

@@ -46,18 +46,7 @@ from api.runner import JobRunner
 from api.security import LOCAL as LOCAL_NAME
 from api.security import Auth, actor_of
 from api.state import DepsHolder, Services
-from graph.deps import Deps, Settings
 from graph.run import prepare_batch
-from graph.schema import (
-    Attribution,
-    BatchResult,
-    Complaint,
-    Impact,
-    Problem,
-    Representative,
-    RootCause,
-    RunStats,
-)
 from mcp_server.models import (
     Accepted,
     Analysis,
@@ -84,8 +73,20 @@ from mcp_server.models import (
 from tools import injection
 from tools.audit import Actor
 from tools.clustering import cluster_vectors, load_stopwords, tokenize
+from tools.deps import Deps
 from tools.ingest import RawRow
 from tools.knowledge import Level
+from tools.schema import (
+    Attribution,
+    BatchResult,
+    Complaint,
+    Impact,
+    Problem,
+    Representative,
+    RootCause,
+    RunStats,
+)
+from tools.settings import Settings
 from tools.taxonomy import Grade
 
 T = TypeVar("T")

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from graph.deps import Deps
+from tools.deps import Deps
 
 READ_KEY = "reader-key-0123456789abcdef"
 WRITE_KEY = "writer-key-0123456789abcdef"

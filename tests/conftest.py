@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from graph.deps import REPO_DATA, Deps, Settings, make_deps
+from graph.deps import make_deps
+from tools.deps import Deps
+from tools.settings import REPO_DATA, Settings
 
 SAMPLE = REPO_DATA / "samples" / "complaints.jsonl"
 PLANTED = REPO_DATA / "samples" / "planted.json"

@@ -11,8 +11,8 @@ from agents.analysis import Item, analyze_items, priority_for
 from agents.attribution import attribute
 from agents.remediation import propose
 from agents.tracing import trace
-from graph.deps import Deps
-from graph.schema import Complaint
+from tools.deps import Deps
+from tools.schema import Complaint
 
 
 def _complaints(texts: list[str], **fields) -> list[Complaint]:

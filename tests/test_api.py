@@ -21,7 +21,7 @@ from api.config import ApiSettings, load_keys
 from api.jobs import JobStore
 from api.knowledge import KnowledgeService
 from api.state import DepsHolder
-from graph.deps import REPO_DATA, Deps, Settings, make_deps
+from graph.deps import make_deps
 from graph.run import prepare_batch
 from tests.api_helpers import (
     ADMIN_KEY,
@@ -35,7 +35,9 @@ from tests.api_helpers import (
 )
 from tests.conftest import files_containing, planted_values
 from tools.audit import Actor
+from tools.deps import Deps
 from tools.ingest import rows_from_records
+from tools.settings import REPO_DATA, Settings
 
 REMOTE = ("203.0.113.7", 50000)  # a documentation address: not this machine
 CARD = "6222021234567894"

@@ -20,7 +20,8 @@ from schemathesis.checks import not_a_server_error
 
 from api.app import create_app
 from api.config import ApiSettings
-from graph.deps import Settings, make_deps
+from graph.deps import make_deps
+from tools.settings import Settings
 
 pytestmark = [
     pytest.mark.slow,

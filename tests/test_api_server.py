@@ -20,8 +20,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app as voc
-from graph.deps import Deps
 from tests.api_helpers import KEYS, READ_KEY, RW_KEY, auth, home_like, wait_done
+from tools.deps import Deps
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow

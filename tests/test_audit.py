@@ -25,12 +25,14 @@ from api.app import create_app
 from api.config import ApiSettings, load_keys
 from api.jobs import JobStore
 from cli.main import app as cli
-from graph.deps import Deps, Settings, make_deps
+from graph.deps import make_deps
 from graph.run import prepare_batch, run_prepared
 from mcp_server.server import build_server
 from tests.api_helpers import ADMIN_KEY, KEYS, READ_KEY, RW_KEY, WRITE_KEY, auth, wait_done
 from tools.audit import Actor, AuditError, AuditLog, AuditQuery, cli_actor
+from tools.deps import Deps
 from tools.ingest import rows_from_records
+from tools.settings import Settings
 
 REMOTE = ("203.0.113.7", 50000)
 CARD = "6222021234567894"

@@ -15,9 +15,7 @@ from typing import Any
 
 import pytest
 
-from graph.deps import Deps
 from graph.run import run_batch
-from graph.schema import BatchResult, ComplaintResult
 from tests.fake_openai import (
     COMPLAINT,
     FakeOpenAI,
@@ -32,8 +30,10 @@ from tests.fake_openai import (
 from tests.privacy_helpers import CARD16, ID18, MOBILE_B, grouped, leaks_in
 from tests.test_llm_engine import llm_deps
 from tools import injection
+from tools.deps import Deps
 from tools.ingest import rows_from_records
 from tools.report import render
+from tools.schema import BatchResult, ComplaintResult
 
 PRIORITY_ORDER = ("P1", "P2", "P3", "P4")
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from cli.main import app
-from graph.deps import Deps
 from tests.conftest import SAMPLE, files_containing, planted_values
+from tools.deps import Deps
 
 runner = CliRunner()
 

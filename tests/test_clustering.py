@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from graph.deps import REPO_DATA
 from tools.clustering import cluster_vectors, ctfidf_keywords, load_stopwords, tokenize
+from tools.settings import REPO_DATA
 
 DIM = 48
 

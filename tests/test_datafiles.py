@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from graph.deps import REPO_DATA, Settings, load_data
 from tools.datafile import DataFileError
+from tools.deps import load_data
 from tools.matrix import load_matrix
+from tools.settings import REPO_DATA, Settings
 from tools.taxonomy import load_taxonomy
 
 L2_IDS = (

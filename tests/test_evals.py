@@ -8,7 +8,7 @@ from pathlib import Path
 from evals.bench import bench_records, run_bench
 from evals.dataset import fund_safety_theme, load_dataset, spike_theme
 from evals.run import run_eval
-from graph.deps import Deps
+from tools.deps import Deps
 
 
 def _tiny_dataset(path: Path) -> Path:

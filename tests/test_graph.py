@@ -11,8 +11,8 @@ import pytest
 from langgraph.runtime import Runtime
 
 from graph.build import route_chunks
-from graph.deps import Deps
 from graph.run import run_batch
+from tools.deps import Deps
 from tools.ingest import RawRow, rows_from_records
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from openpyxl import Workbook
 
-from graph.schema import Complaint, RowError
 from tools.ingest import InputFileError, prepare, read_rows
+from tools.schema import Complaint, RowError
 
 CHANNELS = {"电话": "电话", "热线": "电话", "APP": "APP"}
 CARD = "6217002340001234568"  # Luhn-valid

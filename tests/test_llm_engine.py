@@ -20,9 +20,7 @@ from typer.testing import CliRunner
 from agents.analysis import Item, analyze_items
 from cli.main import app
 from graph.build import attribute_and_trace
-from graph.deps import Deps, Settings
 from graph.run import prepare_batch, run_batch
-from graph.schema import Attribution, Complaint, RootCause
 from graph.state import ChunkTask
 from tests.conftest import planted_values
 from tests.fake_openai import (
@@ -36,9 +34,12 @@ from tests.fake_openai import (
     tool_name,
     trace_arguments,
 )
+from tools.deps import Deps
 from tools.ingest import rows_from_records
 from tools.llm import LLM, LLMConfigError, retry_after, wrap_complaint
 from tools.report import render
+from tools.schema import Attribution, Complaint, RootCause
+from tools.settings import Settings
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from mcp.shared.exceptions import MCPError
 
 from api.config import ApiSettings
 from api.jobs import JobStore
-from graph.deps import Deps
 from mcp_server.server import build_server
+from tools.deps import Deps
 
 T = TypeVar("T")
 CARD = "6222021234567894"

@@ -25,10 +25,10 @@ from api.app import create_app
 from api.config import ApiSettings
 from api.security import Auth
 from cli.main import app as voc
-from graph.deps import Deps
 from mcp_server.http import http_app
 from mcp_server.server import build_server
 from tests.api_helpers import KEYS, READ_KEY, RW_KEY, WRITE_KEY, auth, home_like
+from tools.deps import Deps
 
 REPO = Path(__file__).resolve().parent.parent
 T = TypeVar("T")

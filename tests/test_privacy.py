@@ -21,11 +21,11 @@ import httpx
 import pytest
 from mcp import Client, StdioServerParameters
 
-from graph.deps import Deps
 from tests.api_helpers import ADMIN_KEY, RW_KEY, auth, home_like, wait_done
 from tests.fake_openai import FakeOpenAI
 from tests.privacy_helpers import CARD16, MOBILE_A, NEEDLES, ROWS, leaks_in, leaks_under, records
 from tests.test_api_server import Server
+from tools.deps import Deps
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow

@@ -23,11 +23,13 @@ from api.app import create_app
 from api.config import ApiSettings
 from api.retention import Retention
 from cli.main import app as cli
-from graph.deps import Deps, Settings, make_deps
+from graph.deps import make_deps
 from graph.run import prepare_batch, run_prepared
 from tests.api_helpers import ADMIN_KEY, KEYS, RW_KEY, auth, wait_done
 from tools.audit import AuditLog, AuditQuery, cli_actor
+from tools.deps import Deps
 from tools.ingest import rows_from_records
+from tools.settings import Settings
 
 REMOTE = ("203.0.113.7", 50000)
 LONG_AGO = "2020-01-01T00:00:00+00:00"

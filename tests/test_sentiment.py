@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from graph.deps import REPO_DATA
 from tools.knowledge import load_lexicon
 from tools.sentiment import SentimentAnalyzer, SentimentScore
+from tools.settings import REPO_DATA
 
 
 @pytest.fixture(scope="module")

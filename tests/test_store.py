@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import yaml
 
-from graph.deps import REPO_DATA, Settings, _sources, load_data
+from tools.deps import knowledge_sources, load_data
 from tools.embeddings import CharNgramEmbedder, make_embedder
+from tools.settings import REPO_DATA, Settings
 from tools.store import COLLECTIONS, KnowledgeStore, make_client
 
 
@@ -21,7 +22,7 @@ def embedder() -> CharNgramEmbedder:
 
 def open_store(settings: Settings, embedder: CharNgramEmbedder, client: Any = None) -> KnowledgeStore:
     client = client or make_client(settings.home / "chroma")
-    return KnowledgeStore(client, embedder, _sources(settings, load_data(settings)))
+    return KnowledgeStore(client, embedder, knowledge_sources(settings, load_data(settings)))
 
 
 def expected_counts(settings: Settings) -> dict[str, int]:

@@ -16,9 +16,9 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from graph.schema import Complaint, RowError
 from tools.dedup import find_duplicates
 from tools.pii import mask, mask_text
+from tools.schema import Complaint, RowError
 from tools.text import normalize
 
 FIELDS = (

@@ -17,7 +17,7 @@ import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from graph.schema import Complaint
+    from tools.schema import Complaint
 
 FLAG = "prompt_injection"
 

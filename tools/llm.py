@@ -32,7 +32,7 @@ from pydantic import BaseModel, ValidationError
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-    from graph.deps import Settings
+    from tools.settings import Settings
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 Task = Literal["trace", "analysis", "remediation"]

@@ -10,7 +10,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from graph.schema import BatchResult
+from tools.schema import BatchResult
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 LEVELS = ("high", "medium", "low")

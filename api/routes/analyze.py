@@ -9,7 +9,7 @@ from api.batches import read_submission
 from api.dependencies import BatchesDep, Writer
 from api.errors import responses
 from api.routes.batches import BATCH_BODY
-from graph.schema import BatchResult
+from tools.schema import BatchResult
 
 router = APIRouter(prefix="/v1", tags=["analyze"])
 
