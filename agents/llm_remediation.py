@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from agents.llm_analysis import clean
+from agents.model_text import clean
 from agents.remediation import propose_rules, retrieve
 from tools.knowledge import Case, KnowledgeEntry
 from tools.llm import LLM, LLMError, Meter, neutralise, wrap_complaint

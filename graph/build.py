@@ -12,7 +12,8 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
-from agents.analysis import PRIORITIES, Item, analyze_items
+from agents import analysis
+from agents.analysis import PRIORITIES, Item
 from agents.attribution import attribute
 from agents.remediation import propose
 from agents.tracing import trace
@@ -126,14 +127,9 @@ def analyze(state: BatchState, runtime: Runtime[Deps]) -> dict[str, Any]:
                 vector=from_bytes(p["vector"]),
             )
         )
-    out = analyze_items(items, deps)
-    usage: dict[str, float] = {}
-    if deps.llm is not None:
-        from agents.llm_analysis import name_problems
-
-        meter = deps.llm.meter(_batch(runtime))
-        name_problems(out.problems, deps, meter)
-        usage = meter.usage()
+    meter = deps.llm.meter(_batch(runtime)) if deps.llm is not None else None
+    out = analysis.analyze(items, deps, meter)
+    usage = meter.usage() if meter is not None else {}
     results = [
         ComplaintResult(
             id=it.complaint.id,

@@ -1,56 +1,24 @@
-"""Analysis (分析): severity, common problems, impact, priority P1-P4 and spikes.
-
-Negative voices are clustered on a "super embedding": the complaint's text vector (centred
-on the taxonomy exemplars' mean, which spreads E5's compressed similarities) joined with
-weighted one-hots of its root-cause label, dimension, business line, channel and segment.
-Each cluster becomes a common problem, named with c-TF-IDF keywords, scored on severity and
-impact and given a priority from the configured matrix. Priority is always computed here,
-from numbers, so no text inside a complaint can set it.
-"""
+"""Analysis rules engine: negative voices clustered into common problems, scored on impact, ranked."""
 
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter, defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from agents.analysis.scoring import PRIORITIES, Item, amount_yuan, level, priority_for, score_severity
 from tools.clustering import cluster_vectors, ctfidf_keywords, load_stopwords, tokenize
 from tools.cues import CueIndex
 from tools.embeddings import normalize_rows
 from tools.knowledge import Level, Priority, ScoringConfig
-from tools.schema import (
-    Attribution,
-    Complaint,
-    Impact,
-    LabelSpike,
-    Problem,
-    Representative,
-    RootCause,
-    Severity,
-    Spike,
-)
+from tools.schema import Impact, LabelSpike, Problem, Representative, Severity, Spike
 from tools.taxonomy import GRADES, Grade
 
 if TYPE_CHECKING:
     from tools.deps import Deps
-
-_AMOUNT = re.compile(r"(\d+(?:\.\d+)?)\s*(万元|万|元|块)")
-PRIORITIES: tuple[Priority, ...] = ("P1", "P2", "P3", "P4")
-
-
-@dataclass
-class Item:
-    """One analysed complaint as analysis sees it."""
-
-    complaint: Complaint
-    attribution: Attribution
-    cause: RootCause
-    vector: np.ndarray
 
 
 @dataclass
@@ -63,55 +31,9 @@ class AnalysisOutput:
     label_spikes: list[LabelSpike]
 
 
-def level(score: float, cuts: Mapping[Literal["high", "medium"], float]) -> Level:
-    if score >= cuts["high"]:
-        return "high"
-    if score >= cuts["medium"]:
-        return "medium"
-    return "low"
-
-
-def priority_for(cfg: ScoringConfig, severity: Level, impact: Level, grade: Grade) -> Priority:
-    """The matrix cell, raised to the grade's floor where one is configured."""
-    p = cfg.priority.matrix[severity][impact]
-    floor = cfg.priority.floors.get(grade)
-    if floor and PRIORITIES.index(floor) < PRIORITIES.index(p):
-        return floor
-    return p
-
-
-def amount_yuan(text: str) -> float:
-    total = 0.0
-    for value, unit in _AMOUNT.findall(text):
-        v = float(value)
-        total += v * 10000 if unit.startswith("万") else v
-    return total
-
-
-def score_severity(items: list[Item], cfg: ScoringConfig) -> dict[str, Severity]:
-    blocking = CueIndex({"b": cfg.severity.blocking_cues}, check_denial=False)
-    urgency = CueIndex({"u": cfg.severity.urgency_cues}, check_denial=False)
-    w = cfg.severity.weights
-    out = {}
-    for it in items:
-        folded = it.complaint.text.lower()
-        factors = {
-            "grade": cfg.grades.points[it.cause.grade],
-            "intensity": it.cause.sentiment.intensity,
-            "blocking": 1.0 if blocking.any(folded) else 0.0,
-            "urgency": 1.0 if urgency.any(folded) else 0.0,
-        }
-        if not it.cause.is_negative_voice:
-            factors = {k: v * 0.3 for k, v in factors.items()}
-        score = 100 * sum(w.get(k, 0) * v for k, v in factors.items()) / max(sum(w.values()), 1e-9)
-        out[it.complaint.id] = Severity(
-            score=round(score, 1), level=level(score, cfg.severity.levels), factors=factors
-        )
-    return out
-
-
 def super_embed(items: list[Item], center: np.ndarray, weights: dict[str, float]) -> np.ndarray:
     """Text vector plus weighted one-hots of the metadata that defines a common problem."""
+    # Centring on the taxonomy exemplars' mean spreads E5's compressed similarities.
     text = normalize_rows(np.vstack([it.vector for it in items]) - center)
     blocks: list[np.ndarray] = [text * weights.get("text", 1.0)]
     fields = {
@@ -148,7 +70,11 @@ def _grade_of(grades: list[Grade]) -> Grade:
 
 
 def analyze_items(items: list[Item], deps: Deps) -> AnalysisOutput:
-    """Score every complaint and build the ranked common problems."""
+    """Score every complaint and build the ranked common problems, named by c-TF-IDF keywords.
+
+    Priorities come from numbers only (severity, impact, the configured matrix), so no text
+    inside a complaint can set one.
+    """
     cfg = deps.scoring
     severities = score_severity(items, cfg)
     negatives = [it for it in items if it.cause.is_negative_voice]

@@ -1,19 +1,13 @@
-"""The ``llm`` engine for analysis: it names and summarises common problems, nothing more.
-
-Clusters, severity, impact, priority and ranking are computed by :mod:`agents.analysis` before
-the model sees anything, and the model's answer touches only ``name`` and ``summary``. A
-problem the model does not name well keeps the rules name (label and c-TF-IDF keywords).
-"""
+"""The ``llm`` engine of analysis: the model names and summarises the common problems, nothing more."""
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
+from agents.model_text import clean
 from tools.llm import LLM, LLMError, Meter, neutralise, wrap_complaint
-from tools.pii import mask_text
 from tools.schema import Problem
 
 if TYPE_CHECKING:
@@ -40,13 +34,6 @@ class NameProblems(BaseModel):
     problems: list[ProblemName] = Field(description="One entry per problem.")
 
 
-def clean(text: str, limit: int) -> str:
-    """Model text made safe to show: one line, no markup, personal data masked, bounded."""
-    text = re.sub(r"[<>\r\n\t]+", " ", text)
-    text = mask_text(" ".join(text.split()))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _block(p: Problem, deps: Deps) -> str:
     label = deps.taxonomy.label(p.l2).name if p.l2 in deps.taxonomy.label_ids else p.l2
     head = (
@@ -61,7 +48,12 @@ def _block(p: Problem, deps: Deps) -> str:
 
 
 def name_problems(problems: list[Problem], deps: Deps, meter: Meter) -> None:
-    """Rename and summarise ``problems`` in place, in batches; rules names stay on failure."""
+    """Rename and summarise ``problems`` in place, in batches; rules names stay on failure.
+
+    Clusters, scores, priorities and ranks are computed before the model sees anything, and
+    its answer touches only ``name``, ``summary`` and ``engine``: a problem it does not name
+    well keeps the rules name (label and c-TF-IDF keywords).
+    """
     llm: LLM = deps.llm  # type: ignore[assignment]
     size = llm.batch_size
     batches = [problems[i : i + size] for i in range(0, len(problems), size)]
