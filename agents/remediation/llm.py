@@ -1,10 +1,4 @@
-"""The ``llm`` engine for remediation: one call per top problem, grounded in what was retrieved.
-
-The rules engine's proposal is built first and supplies everything code decides: the owner,
-the handling class, the deadline, the metrics with their baselines and the quantitative goal.
-The model writes the other goals and the measures from the retrieved cases and knowledge
-entries, citing them by id; a cited id that was not retrieved is dropped and counted.
-"""
+"""Remediation llm engine: one call per top problem writes goals and measures from the retrieved sources."""
 
 from __future__ import annotations
 
@@ -16,7 +10,8 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from agents.model_text import clean
-from agents.remediation import propose_rules, retrieve
+from agents.remediation.retrieval import retrieve
+from agents.remediation.rules import propose_rules
 from tools.knowledge import Case, KnowledgeEntry
 from tools.llm import LLM, LLMError, Meter, neutralise, wrap_complaint
 from tools.schema import Measure, Problem, Proposal
@@ -84,7 +79,12 @@ def _source_id(raw: str, allowed: dict[str, str]) -> str | None:
 
 
 def propose_llm(problem: Problem, centroid: np.ndarray, as_of: date, deps: Deps, meter: Meter) -> Proposal:
-    """A proposal whose goals and measures the model wrote from the retrieved sources."""
+    """A proposal whose goals and measures the model wrote from the retrieved sources.
+
+    The rules proposal is built first and supplies everything code decides: the owner, the
+    handling class, the deadline, the metrics with their baselines and the quantitative goal.
+    A cited id that was not retrieved is dropped and counted; on failure the rules proposal stands.
+    """
     llm: LLM = deps.llm  # type: ignore[assignment]
     base = propose_rules(problem, centroid, as_of, deps)
     cases, entries, refs = retrieve(problem, centroid, deps)

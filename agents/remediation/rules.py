@@ -1,10 +1,4 @@
-"""Remediation (应用): proposals grounded in retrieved knowledge entries and past cases.
-
-For one common problem the ``rules`` engine retrieves the nearest historical cases and
-knowledge entries (re-ranked by shared root-cause labels and owner), then assembles goals,
-short- and long-term measures, owner, handling class, deadline and metrics. Every measure
-names the sources it came from, and every source listed was actually retrieved.
-"""
+"""Remediation rules engine: a proposal assembled from retrieved sources and the configured templates."""
 
 from __future__ import annotations
 
@@ -14,66 +8,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tools.knowledge import Case, HandlingClass, KnowledgeEntry
-from tools.schema import Measure, Metric, Problem, Proposal, SourceRef
-from tools.store import Hit
+from agents.remediation.retrieval import retrieve
+from tools.knowledge import HandlingClass
+from tools.schema import Measure, Metric, Problem, Proposal
 
 if TYPE_CHECKING:
     from tools.deps import Deps
-    from tools.llm import Meter
-
-LABEL_BONUS = 0.06
-DIMENSION_BONUS = 0.03
-OWNER_BONUS = 0.03
-
-
-def _rerank(hits: list[Hit], problem: Problem, key_labels: str, key_owner: str) -> list[Hit]:
-    def bonus(h: Hit) -> float:
-        labels = str(h.metadata.get(key_labels, "")).split(",")
-        owners = str(h.metadata.get(key_owner, "")).split(",")
-        b = LABEL_BONUS if problem.l2 in labels else 0.0
-        if h.metadata.get("dimension") == problem.dimension:
-            b += DIMENSION_BONUS
-        if problem.department_id in owners:
-            b += OWNER_BONUS
-        return b
-
-    return sorted(hits, key=lambda h: -(h.score + bonus(h)))
-
-
-def retrieve(
-    problem: Problem, centroid: np.ndarray, deps: Deps
-) -> tuple[list[Case], list[KnowledgeEntry], list[SourceRef]]:
-    """The cases and knowledge entries a proposal for ``problem`` may rely on."""
-    limits = deps.scoring.remediation
-    q = centroid / (np.linalg.norm(centroid) or 1.0)
-    case_hits = _rerank(
-        deps.store.search("cases", q, k=limits.cases_top_k * 3), problem, "labels", "owner_department"
-    )
-    kb_hits = _rerank(
-        deps.store.search("knowledge", q, k=limits.knowledge_top_k * 3), problem, "labels", "departments"
-    )
-    case_by_id = {c.id: c for c in deps.cases.cases}
-    entry_by_id = {e.id: e for e in deps.knowledge.entries}
-    cases = [
-        case_by_id[h.metadata["case_id"]]
-        for h in case_hits[: limits.cases_top_k]
-        if h.metadata.get("case_id") in case_by_id
-    ]
-    entries = [
-        entry_by_id[h.metadata["entry_id"]]
-        for h in kb_hits[: limits.knowledge_top_k]
-        if h.metadata.get("entry_id") in entry_by_id
-    ]
-    refs = [
-        SourceRef(id=c.id, kind="case", title=c.title, score=h.score)
-        for c, h in zip(cases, case_hits, strict=False)
-    ]
-    refs += [
-        SourceRef(id=e.id, kind="knowledge", title=e.title, score=h.score)
-        for e, h in zip(entries, kb_hits, strict=False)
-    ]
-    return cases, entries, refs
 
 
 def handling_class(problem: Problem, deps: Deps) -> tuple[HandlingClass, str]:
@@ -91,7 +31,11 @@ def handling_class(problem: Problem, deps: Deps) -> tuple[HandlingClass, str]:
 
 
 def propose_rules(problem: Problem, centroid: np.ndarray, as_of: date, deps: Deps) -> Proposal:
-    """Assemble a proposal from retrieved cases, knowledge entries and the templates."""
+    """Assemble a proposal from retrieved cases, knowledge entries and the templates.
+
+    Goals, short- and long-term measures, owner, handling class, deadline and metrics; every
+    measure names the sources it came from, and every source listed was actually retrieved.
+    """
     cfg = deps.remediation
     cases, entries, refs = retrieve(problem, centroid, deps)
     klass, reason = handling_class(problem, deps)
@@ -175,14 +119,3 @@ def propose_rules(problem: Problem, centroid: np.ndarray, as_of: date, deps: Dep
         metrics=metrics,
         sources=[r for r in refs if r.id in cited] + [r for r in refs if r.id not in cited],
     )
-
-
-def propose(
-    problem: Problem, centroid: np.ndarray, as_of: date, deps: Deps, meter: Meter | None = None
-) -> Proposal:
-    """Write a proposal with the configured engine; ``llm`` falls back to rules on failure."""
-    if deps.llm is None:
-        return propose_rules(problem, centroid, as_of, deps)
-    from agents.llm_remediation import propose_llm
-
-    return propose_llm(problem, centroid, as_of, deps, meter or deps.llm.meter(None))
