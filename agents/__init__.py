@@ -1,1 +1,1 @@
-"""VOC Tracer: agents."""
+"""VOC Tracer agents: one package per agent (tracing, attribution, analysis, remediation), shared parts."""

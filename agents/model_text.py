@@ -12,3 +12,9 @@ def clean(text: str, limit: int) -> str:
     text = re.sub(r"[<>\r\n\t]+", " ", text)
     text = mask_text(" ".join(text.split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def for_note(value: object, limit: int = 30) -> str:
+    """A model-supplied value fit to quote in an engine note: masked, one line, short."""
+    text = mask_text(" ".join(str(value).split()))
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -76,7 +76,7 @@ def attribute_and_trace(state: ChunkTask, runtime: Runtime[Deps]) -> dict[str, A
     t1 = time.perf_counter()
     log = None
     if deps.llm is not None:
-        from agents.llm_tracing import new_log
+        from agents.triage import new_log
 
         log = new_log(deps, _batch(runtime))
     causes = trace(complaints, vectors, deps, log)

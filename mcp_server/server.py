@@ -238,7 +238,7 @@ def _triage(deps: Deps, complaints: list[Complaint]) -> tuple[np.ndarray, list[R
     if deps.llm is None:
         causes = trace(complaints, vectors, deps)
         return vectors, causes, attribute(complaints, vectors, causes, deps)
-    from agents.llm_tracing import new_log
+    from agents.triage import new_log
 
     with _ledger(deps) as key:
         log = new_log(deps, key)

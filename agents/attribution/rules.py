@@ -1,26 +1,18 @@
-"""Attribution (归因): channel, business line, product and the responsible department.
-
-The ``rules`` engine walks the service matrix: department keywords and product aliases found
-in the text (weighted by how specific they are), the submitted business line and product,
-the root-cause labels a department owns (an app crash is the app team's, whatever product the
-customer was using), and the similarity of the complaint to each department's profile.
-"""
+"""Attribution rules engine: every department scored for every complaint by walking the service matrix."""
 
 from __future__ import annotations
 
 import math
-from collections import Counter
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tools.cues import CueIndex, Match
-from tools.matrix import Department
+from agents.attribution.channels import infer_channel
+from agents.attribution.index import AttributionIndex
+from tools.cues import Match
 from tools.schema import Attribution, Complaint, DepartmentScore, Evidence, RootCause
 
 if TYPE_CHECKING:
-    from agents.llm_tracing import TriageLog
     from tools.deps import Deps
 
 W_KEYWORDS = 1.0
@@ -33,69 +25,6 @@ W_EMBED = 0.6
 EMBED_TEMPERATURE = 0.02
 
 
-@dataclass
-class AttributionIndex:
-    departments: list[Department]
-    keywords: CueIndex
-    keyword_weight: dict[str, float]
-    products: CueIndex
-    product_owner: dict[str, tuple[str, str, str | None]]
-    channel_of: dict[str, str]
-    channels_in_text: CueIndex
-    line_of: dict[str, str]
-    label_owners: dict[str, list[str]]
-    staff: CueIndex
-    profiles: np.ndarray
-
-
-def build_attribution_index(deps: Deps) -> AttributionIndex:
-    """Compile the matrix into matchers and load department profile vectors."""
-    m = deps.matrix
-    depts = m.departments
-    owners = Counter(k.lower() for d in depts for k in set(d.keywords))
-    # A keyword several departments share says little about which one owns the complaint.
-    weight = {k: 1.0 / owners[k] for k in owners}
-    products: dict[str, list[str]] = {}
-    product_owner: dict[str, tuple[str, str, str | None]] = {}
-    for d in depts:
-        for p in d.products:
-            key = f"{d.id}|{p.name}"
-            products[key] = [p.name, *p.aliases]
-            product_owner[key] = (d.id, p.name, p.business_line)
-    channel_of = {c.id.lower(): c.id for c in m.channels}
-    channel_of.update({a.lower(): c.id for c in m.channels for a in c.aliases})
-    line_of = {b.id.lower(): b.id for b in m.business_lines}
-    line_of.update({a.lower(): b.id for b in m.business_lines for a in b.aliases})
-    label_owners: dict[str, list[str]] = {}
-    for d in depts:
-        for lab in d.owns_labels:
-            label_owners.setdefault(lab, []).append(d.id)
-    ids, vecs, _ = deps.store.all_vectors("service_matrix")
-    order = {f"dept:{d.id}": i for i, d in enumerate(depts)}
-    profiles = np.zeros((len(depts), vecs.shape[1] if len(vecs) else deps.embedder.dim), dtype=np.float32)
-    for ident, vec in zip(ids, vecs, strict=True):
-        if ident in order:
-            profiles[order[ident]] = vec
-    return AttributionIndex(
-        departments=depts,
-        keywords=CueIndex({d.id: d.keywords for d in depts}, check_denial=False),
-        keyword_weight=weight,
-        products=CueIndex(products, check_denial=False),
-        product_owner=product_owner,
-        channel_of=channel_of,
-        channels_in_text=CueIndex({c.id: c.aliases for c in m.channels}, check_denial=False),
-        line_of=line_of,
-        label_owners=label_owners,
-        staff=CueIndex({d.id: d.staff for d in depts if d.staff}, check_denial=False),
-        profiles=profiles,
-    )
-
-
-def canonical_channel(index: AttributionIndex, value: str) -> str | None:
-    """Map a submitted channel (or an alias of one) to the matrix's channel id."""
-    return index.channel_of.get(value.strip().lower())
-
-
 def _softmax(row: np.ndarray) -> np.ndarray:
     z = (row - row.max()) / EMBED_TEMPERATURE
     e = np.exp(z)
@@ -105,7 +34,13 @@ def _softmax(row: np.ndarray) -> np.ndarray:
 def attribute_rules(
     complaints: list[Complaint], vectors: np.ndarray, causes: list[RootCause], deps: Deps
 ) -> list[Attribution]:
-    """The offline engine: score every department for every complaint and keep the best."""
+    """The offline engine: score every department for every complaint and keep the best.
+
+    The scores add department keywords and product aliases found in the text (weighted by how
+    specific they are), the submitted business line and product, the root-cause labels a
+    department owns (an app crash is the app team's, whatever product the customer was using)
+    and the complaint's similarity to each department's profile.
+    """
     index: AttributionIndex = deps.indexes["attribution"]
     depts = index.departments
     pos = {d.id: i for i, d in enumerate(depts)}
@@ -155,7 +90,7 @@ def attribute_rules(
         dept = depts[int(order[0])]
         confidence = 1 / (1 + math.exp(-4 * (top - second))) if top > 0 else 0.0
         confidence *= min(1.0, 0.5 + top / 2)
-        channel, source = _channel(index, c, folded)
+        channel, source = infer_channel(index, c, folded)
         product = c.product or (best_product[0] if best_product else None)
         line = submitted_line or (best_product[1] if best_product and best_product[1] else None)
         if line is None and dept.business_lines:
@@ -183,32 +118,3 @@ def attribute_rules(
 
 def _cite(m: Match, dept_id: str) -> Evidence:
     return Evidence(text=m.cue, start=m.start, end=m.end, supports=dept_id)
-
-
-def _channel(index: AttributionIndex, c: Complaint, folded: str) -> tuple[str | None, str]:
-    if c.channel:
-        return c.channel, "field"
-    hits = index.channels_in_text.find(folded)
-    if hits:
-        first = min(hits, key=lambda k: hits[k][0].start)
-        return first, "text"
-    return None, "unknown"
-
-
-def attribute(
-    complaints: list[Complaint],
-    vectors: np.ndarray,
-    causes: list[RootCause],
-    deps: Deps,
-    log: TriageLog | None = None,
-) -> list[Attribution]:
-    """Attribute complaints with the configured engine; ``llm`` falls back to rules per item.
-
-    With the llm engine the owners come from the tracing call (pass its ``log``), checked
-    against the service matrix.
-    """
-    if deps.llm is None:
-        return attribute_rules(complaints, vectors, causes, deps)
-    from agents.llm_tracing import attribute_llm
-
-    return attribute_llm(complaints, vectors, causes, deps, log)
