@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 from langgraph.graph import END, START, StateGraph
@@ -18,7 +18,17 @@ from agents.attribution import attribute
 from agents.remediation import propose
 from agents.tracing import trace
 from graph import checkpoints
-from graph.state import BatchState, ChunkTask, RemediationTask
+from graph.state import (
+    BatchState,
+    ChunkOutput,
+    ChunkTask,
+    LabelSpikeRecord,
+    ProblemRecord,
+    ProcessedRecord,
+    ProposalRecord,
+    RemediationTask,
+    ResultRecord,
+)
 from tools import injection
 from tools.deps import Deps
 from tools.embeddings import from_bytes, to_bytes
@@ -40,11 +50,9 @@ def _batch(runtime: Runtime[Deps]) -> str | None:
     return info.thread_id if info else None
 
 
-def ingest(state: BatchState, runtime: Runtime[Deps]) -> dict[str, Any]:
+def ingest(state: BatchState, runtime: Runtime[Deps]) -> BatchState:
     """Complaints arrive validated and masked (see run.py); record the batch's reference date."""
-    latest = max(
-        (c["received_at"] for c in state.get("complaints", []) if c.get("received_at")), default=None
-    )
+    latest = max((at for c in state.get("complaints", []) if (at := c.get("received_at"))), default=None)
     as_of = datetime.fromisoformat(latest).date() if latest else date.today()
     return {"as_of": as_of.isoformat()}
 
@@ -61,7 +69,7 @@ def route_chunks(state: BatchState, runtime: Runtime[Deps]) -> list[Send] | Lite
     ]
 
 
-def attribute_and_trace(state: ChunkTask, runtime: Runtime[Deps]) -> dict[str, Any]:
+def attribute_and_trace(state: ChunkTask, runtime: Runtime[Deps]) -> ChunkOutput:
     """Embed a chunk once, trace each complaint's root cause, then attribute its owner."""
     deps = runtime.context
     thread = _batch(runtime)
@@ -84,22 +92,22 @@ def attribute_and_trace(state: ChunkTask, runtime: Runtime[Deps]) -> dict[str, A
     owners = attribute(complaints, vectors, causes, deps, log)
     t3 = time.perf_counter()
     processed = [
-        {
-            "id": c.id,
-            "root_cause": rc.model_dump(mode="json"),
-            "attribution": at.model_dump(mode="json"),
-            "vector": to_bytes(v),
-            "engine": log.engine(c.id) if log else "rules",
-            "engine_note": log.engine_note(c.id) if log else None,
-            "flags": [injection.FLAG] if spans else [],
-            "blanked": [list(span) for span in spans],
-        }
+        ProcessedRecord(
+            id=c.id,
+            root_cause=rc.model_dump(mode="json"),
+            attribution=at.model_dump(mode="json"),
+            vector=to_bytes(v),
+            engine=log.engine(c.id) if log else "rules",
+            engine_note=log.engine_note(c.id) if log else None,
+            flags=[injection.FLAG] if spans else [],
+            blanked=[list(span) for span in spans],
+        )
         for c, rc, at, v, spans in zip(complaints, causes, owners, vectors, blanked, strict=True)
     ]
-    out: dict[str, Any] = {
-        "processed": processed,
-        "timings": {"embed": t1 - t0, "trace": t2 - t1, "attribute": t3 - t2},
-    }
+    out = ChunkOutput(
+        processed=processed,
+        timings={"embed": t1 - t0, "trace": t2 - t1, "attribute": t3 - t2},
+    )
     if log is not None:
         out["llm_usage"] = log.meter.usage()
     if thread is not None:
@@ -107,7 +115,7 @@ def attribute_and_trace(state: ChunkTask, runtime: Runtime[Deps]) -> dict[str, A
     return out
 
 
-def analyze(state: BatchState, runtime: Runtime[Deps]) -> dict[str, Any]:
+def analyze(state: BatchState, runtime: Runtime[Deps]) -> BatchState:
     """Score, cluster and rank; priorities come from the configured matrix only."""
     t0 = time.perf_counter()
     deps = runtime.context
@@ -149,14 +157,16 @@ def analyze(state: BatchState, runtime: Runtime[Deps]) -> dict[str, Any]:
         ).model_dump(mode="json")
         for it in items
     ]
-    return {
-        "results": results,
-        "problems": [p.model_dump(mode="json") for p in out.problems],
-        "label_spikes": [s.model_dump(mode="json") for s in out.label_spikes],
+    update: BatchState = {
+        "results": [cast(ResultRecord, r) for r in results],
+        "problems": [cast(ProblemRecord, p.model_dump(mode="json")) for p in out.problems],
+        "label_spikes": [cast(LabelSpikeRecord, s.model_dump(mode="json")) for s in out.label_spikes],
         "centroids": {pid: to_bytes(v) for pid, v in out.centroids.items()},
         "timings": {"analyze": time.perf_counter() - t0},
-        **({"llm_usage": usage} if usage else {}),
     }
+    if usage:
+        update["llm_usage"] = usage
+    return update
 
 
 def route_problems(state: BatchState, runtime: Runtime[Deps]) -> list[Send] | Literal["report"]:
@@ -176,7 +186,7 @@ def route_problems(state: BatchState, runtime: Runtime[Deps]) -> list[Send] | Li
     ]
 
 
-def remediate(state: RemediationTask, runtime: Runtime[Deps]) -> dict[str, Any]:
+def remediate(state: RemediationTask, runtime: Runtime[Deps]) -> BatchState:
     """Write the remediation proposal for one problem."""
     t0 = time.perf_counter()
     deps = runtime.context
@@ -185,8 +195,8 @@ def remediate(state: RemediationTask, runtime: Runtime[Deps]) -> dict[str, Any]:
     proposal = propose(
         problem, from_bytes(state["centroid"]), date.fromisoformat(state["as_of"]), deps, meter
     )
-    out: dict[str, Any] = {
-        "proposals": [proposal.model_dump(mode="json")],
+    out: BatchState = {
+        "proposals": [cast(ProposalRecord, proposal.model_dump(mode="json"))],
         "timings": {"remediate": time.perf_counter() - t0},
     }
     if meter is not None:
@@ -194,19 +204,19 @@ def remediate(state: RemediationTask, runtime: Runtime[Deps]) -> dict[str, Any]:
     return out
 
 
-def report(state: BatchState, runtime: Runtime[Deps]) -> dict[str, Any]:
+def report(state: BatchState, runtime: Runtime[Deps]) -> BatchState:
     """Attach proposals to their problems and compute the run statistics."""
     deps = runtime.context
     proposals = {p["problem_id"]: Proposal.model_validate(p) for p in state.get("proposals", [])}
-    problems = []
+    problems: list[ProblemRecord] = []
     for raw in state.get("problems", []):
         prob = Problem.model_validate(raw)
         prob.proposal = proposals.get(prob.id)
-        problems.append(prob.model_dump(mode="json"))
+        problems.append(cast(ProblemRecord, prob.model_dump(mode="json")))
     results = state.get("results", [])
     errors = state.get("errors", [])
     engines = Counter(r["engine"] for r in results)
-    periods = sorted({r["period"] for r in results if r.get("period")})
+    periods = sorted({period for r in results if (period := r.get("period"))})
     counts = {
         "received": state.get("received", 0),
         "accepted": len(results),

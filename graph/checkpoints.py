@@ -15,10 +15,12 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
+
+from graph.state import ChunkOutput
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS voc_chunks (
@@ -43,7 +45,7 @@ def _connect(path: Path) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
-def save_chunk(path: Path, thread_id: str, chunk: int, output: dict[str, Any]) -> None:
+def save_chunk(path: Path, thread_id: str, chunk: int, output: ChunkOutput) -> None:
     """Make one finished chunk task durable now, whatever LangGraph's queue holds."""
     kind, blob = _SERDE.dumps_typed(output)
     with _connect(path) as conn:
@@ -53,7 +55,7 @@ def save_chunk(path: Path, thread_id: str, chunk: int, output: dict[str, Any]) -
         )
 
 
-def load_chunk(path: Path, thread_id: str, chunk: int) -> dict[str, Any] | None:
+def load_chunk(path: Path, thread_id: str, chunk: int) -> ChunkOutput | None:
     """The output a chunk task stored before the batch was interrupted, if any."""
     if not path.exists():
         return None
@@ -63,8 +65,7 @@ def load_chunk(path: Path, thread_id: str, chunk: int) -> dict[str, Any] | None:
         ).fetchone()
     if row is None:
         return None
-    out: dict[str, Any] = _SERDE.loads_typed((row[0], row[1]))
-    return out
+    return cast(ChunkOutput, _SERDE.loads_typed((row[0], row[1])))
 
 
 class BatchSaver(SqliteSaver):

@@ -10,11 +10,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from agents.attribution import canonical_channel
 from graph.build import build_graph
 from graph.checkpoints import BatchSaver
+from graph.state import BatchState, ComplaintRecord, ErrorRecord
 from tools.deps import Deps
 from tools.ingest import RawRow, prepare
 from tools.schema import (
@@ -123,7 +124,7 @@ def run_prepared(
             done = len(snapshot.values.get("processed", []))
             if on_progress:
                 on_progress("attribute_and_trace", done, total)
-            payload = (
+            payload: BatchState | None = (
                 None
                 if resumed
                 else {
@@ -131,8 +132,8 @@ def run_prepared(
                     "started_at": prepared.started_at,
                     "source": source,
                     "received": prepared.received,
-                    "complaints": [c.model_dump(mode="json") for c in complaints],
-                    "errors": [e.model_dump(mode="json") for e in errors],
+                    "complaints": [cast(ComplaintRecord, c.model_dump(mode="json")) for c in complaints],
+                    "errors": [cast(ErrorRecord, e.model_dump(mode="json")) for e in errors],
                     "timings": {"ingest": prepared.prepare_seconds},
                 }
             )
@@ -152,7 +153,7 @@ def run_prepared(
     return _result(state, resumed=resumed, reused=finished)
 
 
-def _result(state: dict[str, Any], *, resumed: bool, reused: bool) -> BatchResult:
+def _result(state: BatchState, *, resumed: bool, reused: bool) -> BatchResult:
     stats = RunStats.model_validate(state["stats"])
     stats.resumed = resumed
     stats.reused = reused
