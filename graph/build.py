@@ -1,4 +1,4 @@
-"""Wiring: ingest -> [attribute_and_trace per chunk] -> analyze -> [remediate per problem] -> report."""
+"""The batch graph's nodes and wiring: ingest, attribute_and_trace per chunk, analyze, remediate, report."""
 
 from __future__ import annotations
 

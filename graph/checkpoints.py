@@ -1,13 +1,4 @@
-"""The batch checkpoint database: LangGraph's SQLite saver plus a ledger of finished chunks.
-
-Why the ledger: LangGraph saves a task's writes from the same thread pool that runs the tasks,
-and the fan-out submits every chunk task of a batch at once, so the save of a finished chunk
-queues behind every chunk still waiting. For a large batch nothing inside the fan-out became
-durable until all of it was done, and a crash lost up to an hour of work. Each chunk task now
-stores its own output here as it finishes (``save_chunk``) and, when the batch is resumed,
-returns it instead of computing it again (``load_chunk``). The rows go when the batch is
-compacted after it finishes or when its thread is deleted.
-"""
+"""The batch checkpoint database: LangGraph's SQLite saver plus a ledger of finished chunks."""
 
 from __future__ import annotations
 
@@ -22,6 +13,13 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 
 from graph.state import ChunkOutput
 
+# Why the ledger: LangGraph saves a task's writes from the same thread pool that runs the tasks,
+# and the fan-out submits every chunk task of a batch at once, so the save of a finished chunk
+# queues behind every chunk still waiting. For a large batch nothing inside the fan-out became
+# durable until all of it was done, and a crash lost up to an hour of work. Each chunk task now
+# stores its own output here as it finishes (``save_chunk``) and, when the batch is resumed,
+# returns it instead of computing it again (``load_chunk``). The rows go when the batch is
+# compacted after it finishes or when its thread is deleted.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS voc_chunks (
     thread_id TEXT NOT NULL,

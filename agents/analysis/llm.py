@@ -1,4 +1,4 @@
-"""The ``llm`` engine of analysis: the model names and summarises the common problems, nothing more."""
+"""Analysis llm engine: the model names and summarises the common problems, nothing more."""
 
 from __future__ import annotations
 
