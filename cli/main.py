@@ -29,10 +29,9 @@ from tools.audit import AuditError, AuditLog, cli_actor
 from tools.datafile import DataFileError
 from tools.deps import Deps
 from tools.ingest import InputFileError, read_rows
-from tools.llm import LLMConfigError
 from tools.report import write_outputs
 from tools.schema import BatchResult
-from tools.settings import REPO_DATA, Settings
+from tools.settings import REPO_DATA, LLMConfigError, Settings
 
 if TYPE_CHECKING:
     from api.retention import PurgeReport

@@ -36,10 +36,10 @@ from tests.fake_openai import (
 )
 from tools.deps import Deps
 from tools.ingest import rows_from_records
-from tools.llm import LLM, LLMConfigError, retry_after, wrap_complaint
+from tools.llm import LLM, retry_after, wrap_complaint
 from tools.report import render
 from tools.schema import Attribution, Complaint, RootCause
-from tools.settings import Settings
+from tools.settings import LLMConfigError, Settings
 
 
 @pytest.fixture

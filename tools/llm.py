@@ -72,10 +72,6 @@ class InvalidOutput(LLMError):
     kind = "invalid_output"
 
 
-class LLMConfigError(ValueError):
-    """The llm engine was requested but is not configured."""
-
-
 # ── prompts ───────────────────────────────────────────────────────────────────────────────
 
 

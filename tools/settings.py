@@ -13,6 +13,10 @@ REPO_DATA = Path(__file__).resolve().parent.parent / "data"
 DATA_FILES = ("service_matrix", "taxonomy", "knowledge", "cases", "scoring", "remediation", "lexicon")
 
 
+class LLMConfigError(ValueError):
+    """The llm engine was requested but is not configured."""
+
+
 class Settings(BaseSettings):
     """Configuration from ``VOC_*`` environment variables (or a ``.env`` file)."""
 
@@ -89,8 +93,6 @@ class Settings(BaseSettings):
         if self.engine == "rules":
             return "rules"
         if self.engine == "llm" and not self.llm_configured:
-            from tools.llm import LLMConfigError
-
             raise LLMConfigError("the llm engine needs VOC_LLM_BASE_URL and VOC_LLM_MODEL")
         return "llm" if self.llm_configured else "rules"
 
