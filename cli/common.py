@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -60,14 +62,23 @@ def build_settings(
     return settings
 
 
-def load_deps(settings: Settings) -> Deps:
+@contextmanager
+def exit_on_data_file_error() -> Iterator[None]:
+    """A broken data file ends the command with exit code 3 and the file's problem, not a traceback."""
     try:
-        with console.status("Loading data files and the knowledge store…") as status:
-
-            def built(name: str, n: int) -> None:
-                status.update(f"Indexed {n} {name} records into the knowledge store…")
-
-            return make_deps(settings, on_build=built)
+        yield
     except DataFileError as exc:
         err.print(f"[bold red]Data file error[/]: {exc}")
         raise typer.Exit(3) from None
+
+
+def load_deps(settings: Settings) -> Deps:
+    with (
+        exit_on_data_file_error(),
+        console.status("Loading data files and the knowledge store…") as status,
+    ):
+
+        def built(name: str, n: int) -> None:
+            status.update(f"Indexed {n} {name} records into the knowledge store…")
+
+        return make_deps(settings, on_build=built)

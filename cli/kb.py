@@ -7,9 +7,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.common import HomeOpt, build_settings, console, err, load_deps
+from cli.common import HomeOpt, build_settings, console, err, exit_on_data_file_error, load_deps
 from graph.deps import make_deps
-from tools.datafile import DataFileError
 
 app = typer.Typer(
     help="Inspect and rebuild the Chroma knowledge store built from data/.", no_args_is_help=True
@@ -20,11 +19,8 @@ app = typer.Typer(
 def kb_rebuild(home: HomeOpt = None) -> None:
     """Re-embed every knowledge entry, case, taxonomy exemplar and department from data/."""
     settings = build_settings(home)
-    try:
+    with exit_on_data_file_error():
         deps = make_deps(settings, build_store=False)
-    except DataFileError as exc:
-        err.print(f"[bold red]Data file error[/]: {exc}")
-        raise typer.Exit(3) from None
     with console.status("Rebuilding the knowledge store…"):
         built = deps.store.ensure_built(force=True)
     table = Table(

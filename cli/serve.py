@@ -3,15 +3,36 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.common import EngineOpt, HomeOpt, build_settings, console, err
-from tools.datafile import DataFileError
+from cli.common import EngineOpt, HomeOpt, build_settings, console, err, exit_on_data_file_error
 from tools.settings import Settings
 
+if TYPE_CHECKING:
+    from api.config import ApiSettings
+
 app = typer.Typer()
+
+
+def _has_api_keys(host: str, api_settings: ApiSettings) -> bool:
+    """Whether API keys are configured. Exits 4 if they cannot be read, or if there are none and
+    host is reachable from other machines: without keys anyone there could use the service."""
+    from api.config import is_loopback, load_keys
+
+    try:
+        keys = load_keys(api_settings)
+    except ValueError as exc:
+        err.print(f"[bold red]Service configuration error[/]: {exc}")
+        raise typer.Exit(4) from None
+    if not keys and not is_loopback(host):
+        err.print(
+            f"[bold red]Refusing to listen on {host} without API keys.[/] Set VOC_API_KEYS (or "
+            "VOC_API_KEYS_FILE), or listen on 127.0.0.1."
+        )
+        raise typer.Exit(4)
+    return bool(keys)
 
 
 @app.command()
@@ -41,28 +62,15 @@ def serve(
     import uvicorn
 
     from api.app import LOCAL_ONLY_WARNING
-    from api.config import ApiSettings, is_loopback, load_keys
+    from api.config import ApiSettings
     from tools.deps import load_data
 
     if home is not None:
         os.environ["VOC_HOME"] = str(home)  # worker processes build their settings from the environment
-    try:
-        keys = load_keys(ApiSettings())
-    except ValueError as exc:
-        err.print(f"[bold red]Service configuration error[/]: {exc}")
-        raise typer.Exit(4) from None
-    if not keys and not is_loopback(host):
-        err.print(
-            f"[bold red]Refusing to listen on {host} without API keys.[/] Set VOC_API_KEYS (or "
-            "VOC_API_KEYS_FILE), or listen on 127.0.0.1."
-        )
-        raise typer.Exit(4)
+    keys = _has_api_keys(host, ApiSettings())
     settings = Settings()
-    try:
+    with exit_on_data_file_error():
         load_data(settings)
-    except DataFileError as exc:
-        err.print(f"[bold red]Data file error[/]: {exc}")
-        raise typer.Exit(3) from None
     if not keys:
         err.print(f"[bold yellow]{LOCAL_ONLY_WARNING}[/]")
     if workers > 1 and not settings.chroma_url:
@@ -119,16 +127,13 @@ def mcp_cmd(
     Over http, callers send an API key from VOC_API_KEYS (as for voc serve) as
     'Authorization: Bearer KEY'; with no keys only this machine is served.
     """
-    from api.config import ApiSettings, is_loopback, load_keys
+    from api.config import ApiSettings
     from mcp_server.server import build_server
     from tools.deps import load_data
 
     settings = build_settings(home, engine)
-    try:
+    with exit_on_data_file_error():
         load_data(settings)
-    except DataFileError as exc:
-        err.print(f"[bold red]Data file error[/]: {exc}")
-        raise typer.Exit(3) from None
     if transport is McpTransport.stdio:
         # stdout is the protocol channel: nothing else may be printed there.
         build_server(settings=settings).run("stdio")
@@ -141,17 +146,7 @@ def mcp_cmd(
     from mcp_server.http import http_app
 
     api_settings = ApiSettings()
-    try:
-        keys = load_keys(api_settings)
-    except ValueError as exc:
-        err.print(f"[bold red]Service configuration error[/]: {exc}")
-        raise typer.Exit(4) from None
-    if not keys and not is_loopback(host):
-        err.print(
-            f"[bold red]Refusing to listen on {host} without API keys.[/] Set VOC_API_KEYS (or "
-            "VOC_API_KEYS_FILE), or listen on 127.0.0.1."
-        )
-        raise typer.Exit(4)
+    keys = _has_api_keys(host, api_settings)
     if not keys:
         err.print(f"[bold yellow]{LOCAL_ONLY_WARNING}[/]")
     auth = Auth(api_settings)
