@@ -48,6 +48,7 @@ EngineOpt = Annotated[
 def build_settings(
     home: Path | None = None, engine: EngineChoice | None = None, **paths: Path | None
 ) -> Settings:
+    """Settings with the command's options on top; an engine that cannot run ends it here with exit 2."""
     overrides: dict[str, object] = {f"{k}_path": v for k, v in paths.items() if v is not None}
     if home is not None:
         overrides["home"] = home
@@ -73,6 +74,7 @@ def exit_on_data_file_error() -> Iterator[None]:
 
 
 def load_deps(settings: Settings) -> Deps:
+    """Deps under a spinner: the first use of a home indexes data/ into the store, which takes a while."""
     with (
         exit_on_data_file_error(),
         console.status("Loading data files and the knowledge store…") as status,
