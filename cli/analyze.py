@@ -1,0 +1,213 @@
+"""voc analyze and voc demo: run the pipeline on a batch file and print its summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from cli.common import EngineOpt, HomeOpt, build_settings, console, err, load_deps
+from graph.run import PreparedBatch, batch_id_for, prepare_batch, run_prepared
+from tools.audit import AuditError, AuditLog, cli_actor
+from tools.ingest import InputFileError, read_rows
+from tools.report import write_outputs
+from tools.schema import BatchResult
+from tools.settings import REPO_DATA, Settings
+
+app = typer.Typer()
+
+SAMPLE = REPO_DATA / "samples" / "complaints.jsonl"
+STAGE_LABEL = {
+    "ingest": "Ingest (validate, mask)",
+    "attribute_and_trace": "Attribute + trace",
+    "analyze": "Analyse (cluster, score)",
+    "remediate": "Remediation proposals",
+    "report": "Report",
+}
+
+
+def _analyze(input_path: Path, out: Path, settings: Settings, fresh: bool) -> BatchResult:
+    try:
+        rows = read_rows(input_path)
+    except InputFileError as exc:
+        err.print(f"[bold red]Cannot read input[/]: {exc}")
+        raise typer.Exit(2) from None
+    deps = load_deps(settings)
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(STAGE_LABEL.get(stage, stage), total=max(total, 1))
+            progress.update(tasks[stage], completed=done, total=max(total, 1))
+
+        on_progress("ingest", 0, 1)
+        prepared = prepare_batch(rows, deps)
+        batch_id = batch_id_for(prepared.complaints, deps)
+        _audit_run(settings, batch_id, prepared)
+        result = run_prepared(
+            prepared, deps, source=str(input_path), batch_id=batch_id, fresh=fresh, on_progress=on_progress
+        )
+        for task_id in tasks.values():
+            progress.update(task_id, completed=progress.tasks[task_id].total)
+    dims = [(d.id, d.name) for d in deps.taxonomy.dimensions]
+    paths = write_outputs(result, out, dims)
+    _summary(result, paths["report_html"], out)
+    return result
+
+
+def _audit_run(settings: Settings, batch_id: str, prepared: PreparedBatch) -> None:
+    """Record the run before it starts: the ledger dates the batch's checkpoint for ``voc purge``
+    even if the run is interrupted, and the trail says who ran it. A failure warns, no more:
+    the person at this terminal can read the files anyway."""
+    audit = AuditLog(settings.audit_db)
+    rejected = sum(e.severity == "error" for e in prepared.errors)
+    try:
+        audit.note_run(batch_id, "cli")
+        audit.record(
+            cli_actor(),
+            "batch.submit",
+            batch_id,
+            received=prepared.received,
+            accepted=len(prepared.complaints),
+            rejected=rejected,
+        )
+    except AuditError as exc:
+        err.print(f"[yellow]Audit log not written ({exc}); the run goes on.[/]")
+
+
+def _summary(result: BatchResult, html: Path, out: Path) -> None:
+    s = result.stats
+    c = s.counts
+    console.print()
+    head = Table(title="VOC Tracer · batch summary", show_header=False, title_justify="left")
+    note = ""
+    if s.reused:
+        note = "  (analysed earlier with the same data; stored result reused, --fresh to redo)"
+    elif s.resumed:
+        note = "  (resumed from checkpoint)"
+    head.add_row("Batch", result.batch_id + note)
+    head.add_row(
+        "Rows",
+        f"{c['received']} received · {c['accepted']} analysed · "
+        f"{c['rejected']} rejected · {c['warnings']} warnings",
+    )
+    head.add_row(
+        "Negative voices", f"{c['negative_voices']} · {c['grouped']} grouped into {c['problems']} problems"
+    )
+    head.add_row("Masked personal data", str(c["pii_masked"]))
+    if c.get("injection_flagged"):
+        flagged = c["injection_flagged"]
+        head.add_row("Instructions in text", f"{flagged} complaints flagged; ignored, not obeyed")
+    head.add_row("Time", f"{s.seconds:.1f} s · {s.complaints_per_second:.1f} complaints/s")
+    head.add_row("Engine", ", ".join(f"{k}: {v}" for k, v in s.engine_use.items()) or "-")
+    if s.llm is not None:
+        requests = sum(s.llm.requests.values())
+        tokens = s.llm.tokens.get("total", 0)
+        spent = " · token budget spent" if s.llm.budget_exhausted else ""
+        head.add_row("LLM", f"{requests} requests · {tokens:,} tokens · {s.fallbacks} fallbacks{spent}")
+    console.print(head)
+    if result.problems:
+        top = Table(title="Top problems", title_justify="left")
+        for col in ("#", "Priority", "Problem", "Grade", "Complaints", "Owner", "Spike"):
+            top.add_column(col, overflow="fold", min_width=12 if col == "Problem" else None)
+        colors = {"P1": "bold red", "P2": "bold dark_orange", "P3": "yellow", "P4": "grey50"}
+        for p in result.problems[:8]:
+            top.add_row(
+                str(p.rank),
+                f"[{colors[p.priority]}]{p.priority}[/]",
+                p.name,
+                p.grade,
+                str(p.impact.complaints),
+                p.department,
+                f"×{p.spike.ratio}" if p.spike else "",
+            )
+        console.print(top)
+    if c["rejected"]:
+        console.print(f"[yellow]{c['rejected']} rows were rejected; see {out / 'errors.jsonl'}[/]")
+    console.print(
+        f"Report: [bold]{html}[/]  (also report.md, results.jsonl, problems.json, run.json in {out})"
+    )
+
+
+@app.command()
+def analyze(
+    input: Annotated[
+        Path,
+        typer.Argument(
+            help="Complaint batch: .json, .jsonl, .csv or .xlsx with columns id, text and optional "
+            "channel, received_at, customer_id, customer_segment, business_line, product.",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Folder for results.jsonl, problems.json, errors.jsonl, report.md/.html and run.json.",
+        ),
+    ] = Path("voc-out"),
+    service_matrix: Annotated[
+        Path | None,
+        typer.Option("--service-matrix", help="Your own service matrix YAML (see data/service_matrix.yaml)."),
+    ] = None,
+    taxonomy: Annotated[
+        Path | None, typer.Option("--taxonomy", help="Your own taxonomy YAML (see data/taxonomy.yaml).")
+    ] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh", help="Ignore any checkpoint of this batch and analyse it again from the start."
+        ),
+    ] = False,
+    home: HomeOpt = None,
+    engine: EngineOpt = None,
+) -> None:
+    """Analyse a complaint batch: attribution, root cause, common problems, priorities, proposals.
+
+    Bad rows are listed in errors.jsonl (row, field, reason) and the rest are analysed.
+    An interrupted run resumes where it stopped when you run the same command again.
+    """
+    settings = build_settings(home, engine, service_matrix=service_matrix, taxonomy=taxonomy)
+    _analyze(input, out, settings, fresh)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the demo report.")] = Path(
+        "voc-demo"
+    ),
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Analyse again even if the sample was analysed before.")
+    ] = False,
+    home: HomeOpt = None,
+    engine: EngineOpt = None,
+) -> None:
+    """Analyse the bundled sample (two months of a retail bank's complaints) into ./voc-demo/."""
+    settings = build_settings(home, engine)
+    how = (
+        f"llm engine, {settings.llm_model} at {settings.llm_base_url}"
+        if settings.resolved_engine() == "llm"
+        else "offline, rules engine"
+    )
+    console.print(f"Analysing the bundled sample [bold]{SAMPLE.name}[/] ({how})…")
+    _analyze(SAMPLE, out, settings, fresh=fresh)

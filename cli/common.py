@@ -1,0 +1,85 @@
+"""What every voc command shares: the consoles, the --home and --engine options, settings and deps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from graph.deps import make_deps
+from tools.datafile import DataFileError
+from tools.deps import Deps
+from tools.settings import LLMConfigError, Settings
+
+console = Console()
+err = Console(stderr=True)
+
+HomeOpt = Annotated[
+    Path | None,
+    typer.Option("--home", help="State directory (Chroma store, checkpoints). Default: $VOC_HOME or ~/.voc."),
+]
+
+
+class EngineChoice(StrEnum):
+    """The --engine values."""
+
+    rules = "rules"
+    llm = "llm"
+    auto = "auto"
+
+
+EngineOpt = Annotated[
+    EngineChoice | None,
+    typer.Option(
+        "--engine",
+        help="rules (offline), llm (the OpenAI-compatible endpoint in VOC_LLM_BASE_URL and "
+        "VOC_LLM_MODEL) or auto (llm when both are set). Default: $VOC_ENGINE, else auto.",
+        show_default=False,
+    ),
+]
+
+
+def build_settings(
+    home: Path | None = None, engine: EngineChoice | None = None, **paths: Path | None
+) -> Settings:
+    """Settings with the command's options on top; an engine that cannot run ends it here with exit 2."""
+    overrides: dict[str, object] = {f"{k}_path": v for k, v in paths.items() if v is not None}
+    if home is not None:
+        overrides["home"] = home
+    if engine is not None:
+        overrides["engine"] = engine.value
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    try:
+        settings.resolved_engine()
+    except LLMConfigError as exc:
+        err.print(f"[bold red]Engine[/]: {exc} (or use --engine rules)")
+        raise typer.Exit(2) from None
+    return settings
+
+
+@contextmanager
+def exit_on_data_file_error() -> Iterator[None]:
+    """A broken data file ends the command with exit code 3 and the file's problem, not a traceback."""
+    try:
+        yield
+    except DataFileError as exc:
+        err.print(f"[bold red]Data file error[/]: {exc}")
+        raise typer.Exit(3) from None
+
+
+def load_deps(settings: Settings) -> Deps:
+    """Deps under a spinner: the first use of a home indexes data/ into the store, which takes a while."""
+    with (
+        exit_on_data_file_error(),
+        console.status("Loading data files and the knowledge store…") as status,
+    ):
+
+        def built(name: str, n: int) -> None:
+            status.update(f"Indexed {n} {name} records into the knowledge store…")
+
+        return make_deps(settings, on_build=built)

@@ -1,0 +1,177 @@
+"""voc eval and voc bench: score the agents on labelled data and measure their speed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cli.common import HomeOpt, build_settings, console, err, load_deps
+from tools.deps import Deps
+
+app = typer.Typer()
+
+
+@app.command("eval")
+def eval_cmd(
+    dataset: Annotated[
+        Path | None, typer.Option("--dataset", help="Labelled JSONL (default: evals/datasets/dev.jsonl).")
+    ] = None,
+    split: Annotated[str, typer.Option("--split", help="dev, holdout or all.")] = "all",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="JSON report [default: voc-eval.json, or voc-pii.json with --pii]."),
+    ] = None,
+    home: HomeOpt = None,
+    pii: Annotated[
+        bool,
+        typer.Option(
+            "--pii",
+            help="Score personal-data masking instead: recall and false-positive rate on a seeded "
+            "synthetic set of planted values (IDs, permits, cards, phones, e-mail, codes, names) "
+            "and look-alikes that must be kept (order numbers, amounts, timestamps). No models needed.",
+        ),
+    ] = False,
+) -> None:
+    """Score the agents against a labelled dataset: accuracy, macro-F1, ARI, top problem, spike.
+
+    With --pii, score the masking of personal data instead (recall, false-positive rate, per kind).
+
+    Examples:
+
+      voc eval --split holdout
+
+      voc eval --pii --out voc-pii.json
+    """
+    from evals.dataset import DEFAULT_DATASET
+    from evals.run import run_eval
+
+    if pii:
+        from evals.pii import render_table, run
+
+        out = out or Path("voc-pii.json")
+        console.print(render_table(run(out)))
+        console.print(f"Report with every miss: [bold]{out}[/]")
+        return
+    out = out or Path("voc-eval.json")
+    if split not in ("dev", "holdout", "all"):
+        err.print("[red]--split must be dev, holdout or all[/]")
+        raise typer.Exit(2)
+    deps = load_deps(build_settings(home))
+    with console.status("Analysing the labelled dataset…"):
+        report = run_eval(deps, dataset or DEFAULT_DATASET, split)
+    s = report.scores
+    table = Table(
+        title=f"VOC Tracer eval · {Path(report.dataset).name} · split={split} · {s.rows} rows",
+        title_justify="left",
+    )
+    table.add_column("Metric")
+    table.add_column("Value", justify="right")
+    for name in (
+        "dimension_accuracy",
+        "dimension_macro_f1",
+        "l2_accuracy",
+        "department_accuracy",
+        "grade_accuracy",
+        "negative_accuracy",
+        "theme_ari",
+        "theme_nmi",
+    ):
+        table.add_row(name, f"{getattr(s, name):.3f}")
+    table.add_row(
+        "top problem theme",
+        f"{s.top_problem_theme} (fund safety: {s.fund_safety_theme}) "
+        + ("✓" if s.fund_safety_ranks_first else "✗"),
+    )
+    table.add_row("spike detected", f"{s.spike_theme} " + ("✓" if s.spike_detected else "✗"))
+    for lang, m in s.by_language.items():
+        table.add_row(
+            f"{lang} rows: dim / L2 / dept",
+            f"{m['dimension_accuracy']:.3f} / {m['l2_accuracy']:.3f} / {m['department_accuracy']:.3f}",
+        )
+    console.print(table)
+    conf = Table(title="Dimension confusion (rows: expected, columns: predicted)", title_justify="left")
+    dims = sorted(s.dimension_confusion)
+    conf.add_column("")
+    for d in dims:
+        conf.add_column(d, justify="right")
+    for t in dims:
+        conf.add_row(t, *[str(s.dimension_confusion[t].get(p, 0)) for p in dims])
+    console.print(conf)
+    out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
+    console.print(f"Report with every mismatch: [bold]{out}[/]")
+
+
+@app.command()
+def bench(
+    n: Annotated[int, typer.Option("--n", min=1, help="How many complaints to generate and analyse.")] = 1000,
+    embed_sample: Annotated[
+        int, typer.Option("--embed-sample", min=10, help="Texts embedded alone to measure the floor.")
+    ] = 1000,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the numbers as JSON.")] = None,
+    peer: Annotated[bool, typer.Option("--peer", help="Compare clustering with BERTopic instead.")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Measure throughput end to end against the embedding-only floor, stage times and peak RSS.
+
+    With --peer, instead compare our clustering with BERTopic on the same embeddings of the
+    eval dataset (ARI against its planted themes, and wall time); `make bench-peer` installs it.
+    """
+    from evals.bench import run_bench
+
+    deps = load_deps(build_settings(home))
+    if peer:
+        _peer(deps, out)
+        return
+    with console.status(f"Analysing {n} generated complaints…"):
+        report = run_bench(deps, n, embed_sample=embed_sample)
+    table = Table(title=f"VOC Tracer bench · n={n} · {report.embedder}", title_justify="left")
+    table.add_column("Measure")
+    table.add_column("Value", justify="right")
+    table.add_row(
+        "end to end", f"{report.end_to_end_seconds:.1f} s · {report.complaints_per_second:.1f} complaints/s"
+    )
+    table.add_row(
+        f"embedding only ({report.embed_only_sample} texts)",
+        f"{report.embed_only_per_second:.1f} complaints/s "
+        f"(before {report.embed_only_before_after[0]:.1f}, after {report.embed_only_before_after[1]:.1f})",
+    )
+    table.add_row("ratio (end to end / embedding)", f"{report.ratio_to_embedding:.2f}")
+    for stage, secs in report.stage_seconds.items():
+        table.add_row(f"stage: {stage}", f"{secs:.2f} s")
+    table.add_row("peak RSS", f"{report.peak_rss_mb:.0f} MB")
+    table.add_row("checkpoint database", f"{report.checkpoint_mb:.1f} MB")
+    table.add_row("machine", f"{report.cpus} CPUs · load {report.load_average}")
+    console.print(table)
+    if out:
+        out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
+
+
+def _peer(deps: Deps, out: Path | None) -> None:
+    from evals.peer import compare_with_bertopic
+
+    with console.status("Clustering the eval set's negative voices both ways…"):
+        report = compare_with_bertopic(deps)
+    table = Table(
+        title=f"Clustering vs BERTopic · {report.voices} voices, {report.themed} in planted themes",
+        title_justify="left",
+    )
+    for col in ("Method", "ARI", "NMI", "Clusters", "Unclustered", "Seconds"):
+        table.add_column(col, justify="left" if col == "Method" else "right")
+    for r in (report.ours, report.bertopic):
+        if r is not None:
+            table.add_row(
+                r.name,
+                f"{r.ari:.3f}",
+                f"{r.nmi:.3f}",
+                str(r.clusters),
+                str(r.unclustered),
+                f"{r.seconds:.1f}",
+            )
+    console.print(table)
+    if report.note:
+        console.print(f"[yellow]{report.note}[/]")
+    if out:
+        out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
