@@ -14,9 +14,9 @@ from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
 
-from api.config import ApiSettings
-from api.jobs import JobStore
 from mcp_server.server import build_server
+from services.config import ApiSettings
+from services.jobs import JobStore
 from tools.deps import Deps
 
 T = TypeVar("T")

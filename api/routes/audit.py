@@ -10,9 +10,10 @@ from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
 from api.dependencies import Admin, ServicesDep
-from api.errors import AuditUnavailable, Unprocessable, responses
+from api.errors import responses
 from api.models import AuditPage
-from api.security import actor_of
+from services.errors import AuditUnavailable, Unprocessable
+from services.security import actor_of
 from tools.audit import AuditError, AuditQuery, Door
 
 router = APIRouter(prefix="/v1", tags=["audit"])

@@ -14,8 +14,10 @@ from starlette.concurrency import run_in_threadpool
 
 from api.dependencies import Admin, KnowledgeDep, Reader, ServicesDep
 from api.errors import UnsupportedMediaType, responses
-from api.models import CasesOut, DataFileChanged, EntriesOut, KnowledgeOverview
-from api.security import actor_of
+from api.models import CasesOut, EntriesOut
+from services.knowledge import CASES, ENTRIES
+from services.models import DataFileChanged, KnowledgeOverview
+from services.security import actor_of
 from tools.knowledge import Case, KnowledgeEntry
 from tools.matrix import ServiceMatrix
 from tools.taxonomy import Taxonomy
@@ -72,14 +74,14 @@ def list_entries(who: Reader, services: ServicesDep) -> EntriesOut:
     summary="Add a knowledge entry",
 )
 def add_entry(entry: KnowledgeEntry, who: Admin, knowledge: KnowledgeDep) -> DataFileChanged:
-    return knowledge.add_entry(entry, actor_of(who))
+    return knowledge.add(ENTRIES, entry, actor_of(who))
 
 
 @router.delete(
     "/entries/{entry_id}", response_model=DataFileChanged, responses=WRITE, summary="Delete a knowledge entry"
 )
 def delete_entry(entry_id: EntryId, who: Admin, knowledge: KnowledgeDep) -> DataFileChanged:
-    return knowledge.delete_entry(entry_id, actor_of(who))
+    return knowledge.delete(ENTRIES, entry_id, actor_of(who))
 
 
 @router.get("/cases", response_model=CasesOut, responses=READ, summary="List historical remediation cases")
@@ -90,12 +92,12 @@ def list_cases(who: Reader, services: ServicesDep) -> CasesOut:
 
 @router.post("/cases", status_code=201, response_model=DataFileChanged, responses=WRITE, summary="Add a case")
 def add_case(case: Case, who: Admin, knowledge: KnowledgeDep) -> DataFileChanged:
-    return knowledge.add_case(case, actor_of(who))
+    return knowledge.add(CASES, case, actor_of(who))
 
 
 @router.delete("/cases/{case_id}", response_model=DataFileChanged, responses=WRITE, summary="Delete a case")
 def delete_case(case_id: EntryId, who: Admin, knowledge: KnowledgeDep) -> DataFileChanged:
-    return knowledge.delete_case(case_id, actor_of(who))
+    return knowledge.delete(CASES, case_id, actor_of(who))
 
 
 @router.get(

@@ -14,9 +14,9 @@ import threading
 import time
 import uuid
 
-from api.jobs import Job, JobStore
-from api.state import DepsHolder
 from graph.run import open_checkpointer, run_prepared
+from services.holder import DepsHolder
+from services.jobs import Job, JobStore
 
 log = logging.getLogger("voc.api")
 

@@ -1,4 +1,4 @@
-"""HTTP service configuration: API keys and scopes, limits, the job worker pool."""
+"""The doors' shared settings (``VOC_API_*``): API keys with their scopes, limits, the job worker pool."""
 
 from __future__ import annotations
 

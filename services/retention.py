@@ -26,8 +26,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from api.jobs import JobStore
 from graph.checkpoints import BatchSaver
+from services.jobs import JobStore
 from tools.audit import Actor, AuditError, AuditLog
 from tools.settings import Settings
 
