@@ -15,6 +15,7 @@ from tools.knowledge import Case, KnowledgeEntry
 class ComplaintIn(shared.ComplaintIn):
     """One complaint row. Rows that break these rules are listed as row errors, not refused."""
 
+    id: str = Field(description="Unique within the batch.")
     metadata: dict[str, str] | None = Field(None, description="Free metadata; kept masked.")
 
 

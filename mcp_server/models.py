@@ -3,39 +3,33 @@ compact views an assistant reads (every text in them has been through the ingest
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Literal
+from datetime import date
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from services import models as shared
+from services.models import BatchCounts, BatchState
 from tools.knowledge import HandlingClass, Level, Priority
 from tools.schema import (
     Attribution,
+    BatchResult,
     ComplaintResult,
     LabelSpike,
     Problem,
     Proposal,
     RootCause,
     RowError,
+    RunStats,
 )
 from tools.taxonomy import Grade
 
-Status = Literal["queued", "running", "done", "failed"]
+MAX_PROBLEMS = 10
+MAX_ROW_ERRORS = 50
+REPORT_URI = "voc://batches/{batch_id}/report"
 
 
-class ComplaintIn(BaseModel):
-    """One complaint. Only text is required; other fields sharpen attribution and spikes."""
-
-    model_config = ConfigDict(extra="allow")
-
-    id: str | int | None = Field(None, description="Unique within the call; default c1, c2, ... in order.")
-    text: str = Field(description="The complaint as written or transcribed.")
-    channel: str | None = Field(None, description="电话, 在线, APP, 网点, 监管转送, 社交媒体, 回访 or alias.")
-    received_at: str | None = Field(None, description="ISO 8601, e.g. 2026-09-03T10:21:00+08:00.")
-    customer_id: str | None = None
-    customer_segment: str | None = Field(None, description="e.g. 老年客户 (counts as vulnerable).")
-    business_line: str | None = None
-    product: str | None = None
+def report_uri(batch_id: str) -> str:
+    return REPORT_URI.format(batch_id=batch_id)
 
 
 class Finding(BaseModel):
@@ -191,6 +185,19 @@ class RunSummary(BaseModel):
     pii_masked: int = Field(description="Personal-data values masked before analysis.")
     seconds: float
 
+    @classmethod
+    def of(cls, stats: RunStats) -> RunSummary:
+        c = stats.counts
+        return cls(
+            received=c.get("received", 0),
+            analysed=c.get("accepted", 0),
+            rejected=c.get("rejected", 0),
+            negative_voices=c.get("negative_voices", 0),
+            problems=c.get("problems", 0),
+            pii_masked=c.get("pii_masked", 0),
+            seconds=stats.seconds,
+        )
+
 
 class Analysis(BaseModel):
     """A small batch analysed now: findings per complaint and the ranked common problems."""
@@ -202,37 +209,49 @@ class Analysis(BaseModel):
     row_errors: list[RowError] = Field(description="Rows not analysed (or warned): row, field, reason.")
     summary: RunSummary
 
+    @classmethod
+    def of(cls, result: BatchResult) -> Analysis:
+        return cls(
+            findings=[Finding.of(r) for r in result.results],
+            problems=[ProblemView.of(p) for p in result.problems[:MAX_PROBLEMS]],
+            problems_total=len(result.problems),
+            label_spikes=result.label_spikes,
+            row_errors=result.errors,
+            summary=RunSummary.of(result.stats),
+        )
 
-class Accepted(BaseModel):
+
+class Accepted(BatchCounts):
     """The batch is stored (masked) and queued; poll get_batch_status with its batch_id."""
 
-    batch_id: str
-    status: Status
-    received: int
-    accepted: int = Field(description="Rows that will be analysed.")
-    rejected: int = Field(description="Rows refused; listed in get_batch_status.")
     replayed: bool = Field(description="True when this idempotency_key was already used for this payload.")
     report_uri: str = Field(description="Resource with the report once the batch is done.")
 
+    @classmethod
+    def of(cls, accepted: shared.Accepted) -> Accepted:
+        counts = accepted.model_dump(include=set(BatchCounts.model_fields))
+        return cls(**counts, replayed=accepted.replayed, report_uri=report_uri(accepted.batch_id))
 
-class BatchProgress(BaseModel):
+
+class BatchProgress(BatchState):
     """Where a batch is."""
 
-    batch_id: str
-    status: Status
     done: int = Field(description="Complaints attributed and traced so far.")
     total: int
     stage: str | None = Field(description="ingest, attribute_and_trace, analyze, remediate or report.")
-    received: int
-    accepted: int
-    rejected: int
-    source: str | None
-    created_at: datetime
-    finished_at: datetime | None
-    failure: str | None = None
-    row_errors: list[RowError] = Field(description="First 50 rejected or warned rows.")
-    row_errors_total: int
     summary: RunSummary | None = Field(None, description="Once done.")
+
+    @classmethod
+    def of(cls, status: shared.BatchStatus) -> BatchProgress:
+        state = status.model_dump(include=set(BatchState.model_fields))
+        state["row_errors"] = status.row_errors[:MAX_ROW_ERRORS]
+        return cls(
+            **state,
+            done=status.progress.done,
+            total=status.progress.total,
+            stage=status.progress.stage,
+            summary=RunSummary.of(status.stats) if status.stats else None,
+        )
 
 
 class BatchReport(BaseModel):
@@ -360,7 +379,6 @@ __all__ = [
     "Attributed",
     "BatchProgress",
     "BatchReport",
-    "ComplaintIn",
     "Departments",
     "Finding",
     "KnowledgeHits",

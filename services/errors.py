@@ -29,7 +29,7 @@ class ErrorDetail(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """Every error answer over HTTP (the API and the MCP endpoint's guard) has this shape."""
+    """Every error response has this shape."""
 
     error: ErrorDetail
 

@@ -29,7 +29,9 @@ class ComplaintIn(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    id: str = Field(description="Unique within the batch.")
+    id: str | int | None = Field(
+        None, description="Unique within the batch; over MCP c1, c2, ... by position if omitted."
+    )
     text: str = Field(description="Complaint text, up to VOC_MAX_TEXT_CHARS (5,000) characters.")
     channel: str | None = Field(
         None, description="电话, 在线, APP, 网点, 监管转送, 社交媒体, 回访 or an alias."
