@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +17,7 @@ from api.limits import BodyLimitMiddleware
 from api.models import BatchIn, ProgressEvent
 from api.routes import analyze, audit, batches, health, knowledge
 from mcp_server.http import mount as mount_mcp
-from services.config import ApiSettings
+from services.config import ApiSettings, package_version
 from services.factory import build_services
 from services.security import LOCAL_ONLY_WARNING, Auth
 from tools.deps import Deps
@@ -64,7 +63,7 @@ def create_app(
 
     app = FastAPI(
         title="VOC Tracer API",
-        version=_version(),
+        version=package_version(),
         description=DESCRIPTION,
         lifespan=lifespan,
         docs_url="/docs",
@@ -82,13 +81,6 @@ def create_app(
     # The MCP server for assistants at /mcp (streamable HTTP), on this app's services and keys.
     mount_mcp(app, auth, api_settings, lambda: app.state.services)
     return app
-
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("voc-tracer")
-    except importlib.metadata.PackageNotFoundError:
-        return "dev"
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

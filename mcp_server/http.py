@@ -23,7 +23,8 @@ from starlette.authentication import AuthCredentials
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mcp_server.server import PRINCIPAL_KEY, Runtime, build_server
+from mcp_server.runtime import PRINCIPAL_KEY, Runtime
+from mcp_server.server import build_server
 from services.config import ApiSettings, digest, is_loopback
 from services.errors import ErrorBody, ErrorDetail, ServiceError
 from services.security import Auth

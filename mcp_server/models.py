@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from services import models as shared
 from services.models import BatchCounts, BatchState
 from tools.knowledge import HandlingClass, Level, Priority
+from tools.matrix import ServiceMatrix
 from tools.schema import (
     Attribution,
     BatchResult,
@@ -21,7 +22,8 @@ from tools.schema import (
     RowError,
     RunStats,
 )
-from tools.taxonomy import Grade
+from tools.store import Hit
+from tools.taxonomy import Grade, Taxonomy
 
 MAX_PROBLEMS = 10
 MAX_ROW_ERRORS = 50
@@ -322,6 +324,16 @@ class KnowledgeHit(BaseModel):
     text: str
     labels: list[str] = Field(default_factory=list)
 
+    @classmethod
+    def of(cls, h: Hit, collection: str) -> KnowledgeHit:
+        m = h.metadata
+        ident = m.get("entry_id") or m.get("case_id") or m.get("department_id") or m.get("label") or h.id
+        title = m.get("title") or m.get("name") or m.get("label") or ""
+        labels = [x for x in str(m.get("labels") or m.get("label") or "").split(",") if x]
+        kind = str(m.get("type") or collection)
+        text = h.text[:800]
+        return cls(id=str(ident), kind=kind, title=str(title), score=h.score, text=text, labels=labels)
+
 
 class KnowledgeHits(BaseModel):
     """Nearest records in the knowledge store."""
@@ -347,6 +359,22 @@ class Departments(BaseModel):
     channels: list[str]
     departments: list[DepartmentInfo]
 
+    @classmethod
+    def of(cls, m: ServiceMatrix) -> Departments:
+        departments = [
+            DepartmentInfo(
+                id=d.id,
+                name=d.name,
+                owner_role=d.owner_role,
+                business_lines=d.business_lines,
+                products=[p.name for p in d.products],
+                owns_labels=d.owns_labels,
+                keywords=d.keywords[:12],
+            )
+            for d in m.departments
+        ]
+        return cls(version=m.version, channels=[c.id for c in m.channels], departments=departments)
+
 
 class LabelInfo(BaseModel):
     id: str
@@ -371,6 +399,32 @@ class TaxonomyView(BaseModel):
     version: str
     dimensions: list[DimensionInfo]
     labels: list[LabelInfo]
+
+    @classmethod
+    def of(cls, t: Taxonomy, dimension: str | None = None) -> TaxonomyView:
+        """The whole dictionary, or one dimension's part of it."""
+        return cls(
+            version=t.version,
+            dimensions=[
+                DimensionInfo(id=d.id, name=d.name, description=d.description)
+                for d in t.dimensions
+                if dimension in (None, d.id)
+            ],
+            labels=[
+                LabelInfo(
+                    id=lab.id,
+                    dimension=lab.dimension,
+                    name=lab.name,
+                    definition=lab.definition,
+                    use_when=lab.use_when,
+                    not_use_when=lab.not_use_when,
+                    default_grade=lab.default_grade,
+                    l3=[x.name for x in lab.l3],
+                )
+                for lab in t.labels
+                if dimension in (None, lab.dimension)
+            ],
+        )
 
 
 __all__ = [
