@@ -14,22 +14,14 @@ from mcp_server.registry import COMPUTE, READ_ONLY, WRITES, Entry
 from mcp_server.runtime import STAGE_TEXT, Complaints, Relay, actor, caller, in_thread, submission
 from tools.schema import BatchResult
 
-Source = Annotated[
-    str | None, Field(max_length=200, description="Where the batch came from, e.g. crm-2026-10.")
-]
+Source = Annotated[str | None, Field(max_length=200, description="Where it came from, e.g. crm-2026-10.")]
 BatchId = Annotated[str, Field(min_length=1, max_length=64, description="The id submit_batch returned.")]
 
 
 async def analyze_complaints(ctx: Context, complaints: Complaints, source: Source = None) -> Analysis:
-    """Analyse a small batch of complaints now and return everything: per complaint the owning
-    department, the root cause (人机物法环 dimension, L2/L3 label), grade, severity and priority;
-    the common problems they form, ranked P1-P4, with remediation proposals for the top ones.
-
-    Use for up to 200 complaints (the server's synchronous limit); above that use submit_batch.
-    Rows that cannot be analysed (empty text, over 5,000 characters, duplicate id, bad date) are
-    listed in row_errors and the rest is analysed. Takes a few seconds for 20 complaints and
-    sends progress notifications. Nothing is kept after the call.
-    """
+    """Analyse up to 200 complaints now (more: submit_batch): per complaint the owner department,
+    人机物法环 root cause, grade, severity (0-100) and priority (P1-P4); the common problems, ranked, top
+    ones with proposals. Bad rows: row_errors. Nothing is kept."""
     svc, who = await caller(ctx, "write")
     sub = submission(complaints, source)
     relay = Relay(ctx)
@@ -53,18 +45,13 @@ async def submit_batch(
             min_length=1,
             max_length=255,
             pattern=r"^[\x21-\x7e]+$",
-            description="Retry-safe submission: the same key and payload return the same batch.",
+            description="Retry-safe: the same key and payload give the same batch.",
         ),
     ] = None,
 ) -> Accepted:
-    """Queue a large batch for background analysis and return its batch_id at once.
-
-    Use above the synchronous limit of analyze_complaints (up to 200,000 complaints). The batch is
-    validated and masked, stored, and analysed by the same worker pool as the HTTP service; an
-    interrupted batch resumes where it stopped. Then call get_batch_status (with wait_seconds) until
-    it is done, and get_batch_report (or read the report_uri resource). Refused rows are listed in
-    the status; a batch with no acceptable row is an error.
-    """
+    """Queue a large batch (up to 200,000 complaints) for background analysis; answers with its
+    batch_id at once. Rows are validated and masked first; refused rows show in the status. Then
+    call get_batch_status (wait_seconds) and get_batch_report."""
     svc, who = await caller(ctx, "write")
     sub = submission(complaints, source)
     via = actor(ctx, who)
@@ -75,15 +62,12 @@ async def get_batch_status(
     ctx: Context,
     batch_id: BatchId,
     wait_seconds: Annotated[
-        int, Field(ge=0, le=60, description="Wait up to this long for the batch to finish (0-60).")
+        int, Field(ge=0, le=60, description="Wait up to this long for the batch to end.")
     ] = 0,
 ) -> BatchProgress:
-    """Status of a submitted batch: queued, running, done or failed, with progress (complaints
-    traced of total, current stage), refused rows and, once done, the run summary.
-
-    Pass wait_seconds to wait for completion in one call (progress notifications are sent while
-    waiting) instead of polling. Batches are visible to the key that submitted them (or an admin).
-    """
+    """Where a submitted batch is: queued, running, done or failed; complaints traced (done of
+    total) and stage; the first 50 refused rows; the run summary once done. wait_seconds waits for
+    the end in one call. A batch is its submitter's (or an admin's)."""
     svc, who = await caller(ctx, "read")
     via = actor(ctx, who)
     status = await in_thread(lambda: svc.batches.status(batch_id, who, via))
@@ -109,12 +93,9 @@ async def get_batch_report(
     ] = "summary",
     top: Annotated[int, Field(ge=1, le=100, description="How many problems (summary).")] = 10,
 ) -> BatchReport:
-    """The result of a finished batch: its common problems ranked by priority (P1 first) with
-    impact figures, owners, spikes and remediation proposals citing their sources, plus the run
-    summary; or, with format=markdown, the whole report as product owners read it.
-
-    The batch must be done (see get_batch_status). Per-complaint results are not included.
-    """
+    """A done batch's common problems, P1 first, with impact (0-100), share, growth, spikes, owners
+    and proposals citing their sources, plus the run summary; format=markdown gives the whole report
+    instead. No per-complaint results."""
     svc, who = await caller(ctx, "read")
     via = actor(ctx, who)
 

@@ -38,23 +38,19 @@ from tools.knowledge import Level
 from tools.schema import Attribution, Complaint, Impact, Problem, Representative, RootCause
 from tools.taxonomy import Grade
 
-Text = Annotated[str, Field(min_length=1, description="The complaint text as written or transcribed.")]
+Text = Annotated[str, Field(min_length=1, description="As written or transcribed.")]
 
 
 async def attribute_complaint(
     ctx: Context,
     text: Text,
     channel: Annotated[str | None, Field(description="Intake channel, e.g. 电话 or APP.")] = None,
-    business_line: Annotated[str | None, Field(description="Business line if known.")] = None,
-    product: Annotated[str | None, Field(description="Product if known.")] = None,
+    business_line: str | None = None,
+    product: str | None = None,
 ) -> Attributed:
-    """Find who owns one complaint: channel, business line, product and the responsible department
-    and owner role from the service matrix, with a confidence, runner-up departments and the
-    words that decided it. The root cause is traced first because some causes belong to one
-    department wherever they occur (an app crash is the app team's).
-
-    Use for a single complaint; for several at once use analyze_complaints.
-    """
+    """Who owns one complaint: channel, business line, product, the department and owner role from
+    the service matrix, confidence (0-1), runner-up departments and the deciding words. The root
+    cause is traced first: some causes have one owner."""
     svc, _ = await caller(ctx, "write")
 
     def work() -> Attributed:
@@ -74,12 +70,9 @@ async def trace_root_cause(
     text: Text,
     channel: Annotated[str | None, Field(description="Intake channel, e.g. 电话 or APP.")] = None,
 ) -> Traced:
-    """Trace why one complaint happened: sentiment and intensity, whether it is a negative voice,
-    the 人机物法环 dimension with its L2 label (and L3 when a finer cue matched), secondary labels,
-    the complaint grade (特急 > 紧急 > 重要 > 一般) with the rule that set it, and evidence spans.
-
-    Use for a single complaint; get_taxonomy explains the labels.
-    """
+    """Why one complaint happened: sentiment, whether it is a negative voice, the 人机物法环 dimension
+    and L2 label (L3 if a finer cue matched), secondary labels, grade (特急 > 紧急 > 重要 > 一般) with the
+    rule that set it, and evidence spans."""
     svc, _ = await caller(ctx, "write")
 
     def work() -> Traced:
@@ -100,13 +93,9 @@ async def trace_root_cause(
 
 
 async def assess_priority(ctx: Context, complaints: Complaints) -> PriorityAssessment:
-    """Assess how urgent a set of complaints is: per complaint its priority (P1-P4 from the
-    configured severity x impact matrix), severity and grade, and the common problems they form
-    with impact figures. No remediation proposals (use analyze_complaints for those).
-
-    Priority depends on the set: a complaint that belongs to a widespread problem ranks higher.
-    Up to 200 complaints; sends progress notifications.
-    """
+    """How urgent up to 200 complaints are: per complaint its priority (P1-P4, from the severity x
+    impact matrix), severity and grade, and the common problems they form, without proposals. A
+    complaint in a widespread problem ranks higher."""
     svc, _ = await caller(ctx, "write")
     relay = Relay(ctx)
     sub = submission(complaints, None)
@@ -155,29 +144,23 @@ async def suggest_remediation(
     ctx: Context,
     problem: Annotated[
         str,
-        Field(min_length=1, description="The problem in words, e.g. what customers complain about."),
+        Field(min_length=1, description="What customers complain about, in words."),
     ],
     complaints_per_month: Annotated[
         int, Field(ge=1, le=10_000_000, description="Complaints about it this month: the goals' baseline.")
     ],
     root_cause: Annotated[
-        str | None, Field(description="Taxonomy L2 label id (get_taxonomy); traced from the text if omitted.")
+        str | None, Field(description="L2 label id (get_taxonomy); traced if omitted.")
     ] = None,
     department_id: Annotated[
-        str | None, Field(description="Owning department id (list_departments); attributed if omitted.")
+        str | None, Field(description="From list_departments; attributed if omitted.")
     ] = None,
-    grade: Annotated[Grade | None, Field(description="特急, 紧急, 重要 or 一般; traced if omitted.")] = None,
-    impact: Annotated[
-        Level, Field(description="How widely it hurts customers: high, medium or low.")
-    ] = "medium",
+    grade: Annotated[Grade | None, Field(description="Traced if omitted.")] = None,
+    impact: Annotated[Level, Field(description="How widely it hurts customers.")] = "medium",
 ) -> Remediation:
-    """Write a remediation proposal for a problem described in words: goals, short- and long-term
-    measures, owner, handling class (及时响应类 / 根源整改类 / 疑难复杂类), deadline, metrics, and
-    the past cases and knowledge entries it relied on (cited by id).
-
-    Use when a problem is known but not a batch result (a batch's proposals are in its report).
-    Omitted root cause, owner and grade are derived from the description as for a complaint.
-    """
+    """A remediation proposal for a problem described in words: goals, short- and long-term
+    measures, owner, handling class, deadline, metrics, and the cases and knowledge entries it
+    cites. Omitted root cause, owner and grade are derived."""
     svc, _ = await caller(ctx, "write")
 
     def work() -> Remediation:

@@ -19,16 +19,15 @@ async def search_knowledge(
     collection: Annotated[
         Literal["knowledge", "cases", "taxonomy", "service_matrix"],
         Field(
-            description="knowledge: policies and standard answers; cases: past remediation cases; "
+            description="knowledge: policies, standard answers; cases: past remediations; "
             "taxonomy: label exemplars; service_matrix: department profiles.",
         ),
     ] = "knowledge",
     k: Annotated[int, Field(ge=1, le=20, description="How many results.")] = 5,
 ) -> KnowledgeHits:
     """Search the knowledge store by meaning, as the remediation agent does: policies, standard
-    answers, fee rules and service standards, past complaint-reduction cases, taxonomy exemplars
-    or department profiles. Use to quote the standard answer or precedent for a complaint.
-    """
+    answers, fee rules, service standards, past complaint-reduction cases, label exemplars or
+    department profiles. Quote the standard answer or a precedent."""
     svc, _ = await caller(ctx, "read")
 
     def work() -> KnowledgeHits:
@@ -41,10 +40,9 @@ async def search_knowledge(
 
 
 async def list_departments(ctx: Context) -> Departments:
-    """The departments of the service matrix that complaints are attributed to: id, name, owner
-    role, business lines, products, the root-cause labels each one fixes, and routing keywords.
-    Use to pick a department_id or to explain an attribution.
-    """
+    """The departments complaints are attributed to (service matrix): id, name, owner role, business
+    lines, products, the root-cause labels each one fixes wherever they occur, and routing keywords.
+    Use to pick a department_id or explain an owner."""
     svc, _ = await caller(ctx, "read")
     return Departments.of(svc.holder.get().matrix)
 
@@ -55,10 +53,9 @@ async def get_taxonomy(
         str | None, Field(max_length=8, description="Only this dimension, e.g. 机; all if omitted.")
     ] = None,
 ) -> TaxonomyView:
-    """The 人机物法环 root-cause data dictionary: dimensions and their L2 labels with definition,
-    when to use and not to use each, default grade and L3 sub-labels. Use to explain or choose a
-    root-cause label (label ids look like 机-面客系统).
-    """
+    """The 人机物法环 root-cause data dictionary: dimensions and their L2 labels (ids like 机-面客系统) with
+    definition, when to use and not to use each, default grade and L3 sub-labels. Use to explain a
+    traced label or choose a root_cause."""
     svc, _ = await caller(ctx, "read")
     t = svc.holder.get().taxonomy
     if dimension is not None and dimension not in t.dimension_ids:

@@ -42,7 +42,7 @@ STAGE_TEXT = {
     "report": "report",
 }
 
-Complaints = Annotated[list[ComplaintIn], Field(min_length=1, description="The complaints, at least one.")]
+Complaints = Annotated[list[ComplaintIn], Field(min_length=1)]
 
 
 @dataclass

@@ -25,14 +25,12 @@ class BatchOptions(BaseModel):
 
 
 class ComplaintIn(BaseModel):
-    """One complaint row. Rows that break these rules are listed as row errors, not refused."""
+    """One complaint; a row that breaks these rules becomes a row error."""
 
     model_config = ConfigDict(extra="allow")
 
-    id: str | int | None = Field(
-        None, description="Unique within the batch; over MCP c1, c2, ... by position if omitted."
-    )
-    text: str = Field(description="Complaint text, up to VOC_MAX_TEXT_CHARS (5,000) characters.")
+    id: str | int | None = Field(None, description="Unique in the batch; c1, c2, ... by position if omitted.")
+    text: str = Field(description="Up to VOC_MAX_TEXT_CHARS (5,000) characters.")
     channel: str | None = Field(
         None, description="电话, 在线, APP, 网点, 监管转送, 社交媒体, 回访 or an alias."
     )
