@@ -1,7 +1,4 @@
-"""The HTTP mapping of errors: domain errors, request validation and stray exceptions as ``ErrorBody``.
-
-Validation errors lose pydantic's ``input`` and ``ctx``: they may hold personal data.
-"""
+"""The HTTP mapping of errors: domain errors, request validation and stray exceptions as ``ErrorBody``."""
 
 from __future__ import annotations
 

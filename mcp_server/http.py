@@ -1,10 +1,4 @@
-"""The MCP server over streamable HTTP: ``voc mcp --transport http`` and the FastAPI app's ``/mcp``.
-
-In front of the SDK's endpoint sits :class:`Guard`: it refuses a browser ``Origin`` that is not
-allowed (DNS-rebinding and cross-site requests), checks the caller's API key with the HTTP
-service's own :class:`services.security.Auth` (same ``VOC_API_KEYS``; local-only mode without keys),
-and hands the principal to the tools, which check its scope per call. The SDK limits the body.
-"""
+"""The MCP server over streamable HTTP: ``voc mcp --transport http`` and the FastAPI app's ``/mcp``."""
 
 from __future__ import annotations
 
@@ -81,7 +75,13 @@ async def _json_error(
 
 
 class Guard:
-    """Origin and API-key checks in front of the MCP endpoint."""
+    """Origin and API-key checks in front of the MCP endpoint.
+
+    It refuses a browser ``Origin`` that is not allowed (DNS-rebinding and cross-site requests), checks
+    the caller's API key with the HTTP service's own :class:`services.security.Auth` (same
+    ``VOC_API_KEYS``; local-only mode without keys), and hands the principal to the tools, which check its
+    scope per call. The SDK limits the body.
+    """
 
     def __init__(self, app: ASGIApp, auth: Auth, origins: Sequence[str]) -> None:
         self.app = app

@@ -1,5 +1,4 @@
-"""What the MCP tools take and return. Domain models come from ``tools.schema``; these are the
-compact views an assistant reads (every text in them has been through the ingest masking)."""
+"""What the MCP tools return: compact views of the domain records (``tools.schema``), all text masked."""
 
 from __future__ import annotations
 

@@ -1,13 +1,4 @@
-"""How the tools are listed: their annotations, argument errors that hide values, compact schemas.
-
-The tool list is what an assistant reads before every call, so each schema says a thing once:
-no ``title`` that repeats a property name, ``type: [X, "null"]`` for an optional value, no
-``default: null``. Arguments keep their descriptions, once: a definition an earlier tool's
-arguments already described (the complaint rows) keeps its structure without them. Results
-carry every field of their schema, so output schemas list no ``required`` or defaults and leave
-the meaning of the fields to the tool's description; a definition an earlier tool's output
-already gave in full is named there instead of repeated.
-"""
+"""How the tools are listed: their annotations, argument errors that hide values, compact schemas."""
 
 from __future__ import annotations
 
@@ -33,7 +24,16 @@ _SCHEMAS = ("items", "additionalProperties", "not")
 
 
 def tool_list(*groups: list[Entry]) -> list[Tool]:
-    """The tools of ``groups``, in order, as the server lists them."""
+    """The tools of ``groups``, in order, as the server lists them.
+
+    The tool list is what an assistant reads before every call, so each schema says a thing once: no
+    ``title`` that repeats a property name, ``type: [X, "null"]`` for an optional value, no ``default:
+    null``. Arguments keep their descriptions, once: a definition an earlier tool's arguments already
+    described (the complaint rows) keeps its structure without them. Results carry every field of their
+    schema, so output schemas list no ``required`` or defaults and leave the meaning of the fields to the
+    tool's description; a definition an earlier tool's output already gave in full is named there instead
+    of repeated.
+    """
     listing = _Listing()
     tools = []
     for fn, title, hints in (entry for group in groups for entry in group):

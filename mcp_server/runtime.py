@@ -1,5 +1,4 @@
-"""What every MCP tool call shares: the runtime and its services, the caller and its scope, the
-audit actor, domain errors as tool errors, masked input and progress notifications."""
+"""What every MCP tool call shares: its services, caller, audit actor, errors, masked input, progress."""
 
 from __future__ import annotations
 

@@ -1,15 +1,4 @@
-"""The MCP server factory ``build_server()``: the four agents as tools, the knowledge as resources, prompts.
-
-The server's lifespan owns the long-lived parts, built by ``services.factory.build_services``
-like the HTTP app's: the ``Deps`` (through a ``DepsHolder``, so data changed through the HTTP
-service is picked up), the job store in ``VOC_HOME/voc.db`` and a worker pool, so a batch
-submitted here can be read over HTTP and the other way round. Mounted inside the FastAPI app it
-borrows that app's services instead.
-
-Every tool is a thin wrapper over the core: complaint text goes through ``prepare_batch``
-(validation and personal-data masking) before anything else sees it, and no error message
-repeats submitted text.
-"""
+"""The MCP server factory ``build_server()``: the agents as tools, the knowledge as resources, prompts."""
 
 from __future__ import annotations
 
@@ -60,8 +49,17 @@ def build_server(
     """The MCP server over ``deps`` (or a factory for them, or built from ``settings``).
 
     ``auth`` (a ``services.security.Auth``) is what HTTP callers are checked against; over stdio the
-    caller is the local user. ``services`` borrows a running HTTP app's job store, workers and
-    keys instead of starting its own (the FastAPI app mounts the server that way).
+    caller is the local user. ``services`` borrows a running HTTP app's job store, workers and keys
+    instead of starting its own (the FastAPI app mounts the server that way).
+
+    The server's lifespan owns the long-lived parts, built by ``services.factory.build_services`` like the
+    HTTP app's: the ``Deps`` (through a ``DepsHolder``, so data changed through the HTTP service is picked
+    up), the job store in ``VOC_HOME/voc.db`` and a worker pool, so a batch submitted here can be read
+    over HTTP and the other way round. Mounted inside the FastAPI app it borrows that app's services
+    instead.
+
+    Every tool is a thin wrapper over the core: complaint text goes through ``prepare_batch`` (validation
+    and personal-data masking) before anything else sees it, and no error message repeats submitted text.
     """
     current: list[Runtime] = []
 

@@ -1,8 +1,4 @@
-"""Batches for both doors: parse a submission, enforce the limits, store it masked, report on it, delete it.
-
-The analysis itself is the core's (``prepare_batch`` and ``run_prepared``); this module only
-parses, checks, stores and shapes.
-"""
+"""Batches for both doors: parse a submission, check the limits, store it masked, report on it, delete it."""
 
 from __future__ import annotations
 
@@ -135,12 +131,15 @@ def links(batch_id: str) -> Links:
 class BatchService:
     """Accepting, running synchronously, reading back and deleting batches, with an audit trail.
 
-    Every method that stores, hands out or deletes batch data records it in the audit log as
-    ``via`` (the HTTP caller by default; the MCP server passes its own). Changes are recorded
-    after they are made and a failed audit write is logged, not raised: an accepted batch is
-    stored and will run, and a failed answer would only make the caller submit it again. Reads
-    are recorded before the data is handed out, and a read that cannot be recorded is refused
-    (503): nothing is lost by that, and no batch is read without a trace.
+    Every method that stores, hands out or deletes batch data records it in the audit log as ``via`` (the
+    HTTP caller by default; the MCP server passes its own). Changes are recorded after they are made and a
+    failed audit write is logged, not raised: an accepted batch is stored and will run, and a failed
+    answer would only make the caller submit it again. Reads are recorded before the data is handed out,
+    and a read that cannot be recorded is refused (503): nothing is lost by that, and no batch is read
+    without a trace.
+
+    The analysis itself is the core's (``prepare_batch`` and ``run_prepared``); this module only parses,
+    checks, stores and shapes.
     """
 
     def __init__(

@@ -1,8 +1,4 @@
-"""Domain errors and the one description of them (code, status, message, rows, fields) each door renders.
-
-An error names rows, fields and reasons; it never echoes submitted text, which may hold personal
-data. Field errors lose pydantic's ``input`` and ``ctx`` for the same reason.
-"""
+"""Domain errors and the one description of them (code, status, message, rows, fields) each door renders."""
 
 from __future__ import annotations
 
@@ -35,8 +31,12 @@ class ErrorBody(BaseModel):
 
 
 class ServiceError(Exception):
-    """An error a caller can act on. ``status`` is its HTTP status; ``headers`` are what an HTTP
-    answer adds (Retry-After, WWW-Authenticate)."""
+    """An error a caller can act on. ``status`` is its HTTP status; ``headers`` are what an HTTP answer adds
+    (Retry-After, WWW-Authenticate).
+
+    An error names rows, fields and reasons; it never echoes submitted text, which may hold personal data.
+    Field errors lose pydantic's ``input`` and ``ctx`` for the same reason.
+    """
 
     status = 400
     code = "bad_request"

@@ -1,11 +1,4 @@
-"""Changing the domain data for both doors: knowledge entries, cases, the service matrix, the taxonomy.
-
-A change is written to a candidate file, the whole data set is validated with it in place
-(the same loaders and cross-checks as at start-up), and only then does it replace the copy in
-``VOC_HOME/data/``. A bad file is refused with its problems and the old one stays in force.
-The repository's ``data/`` is never written. Every change is recorded in the audit trail (ids
-and file names only) once it is in force.
-"""
+"""Changing the domain data for both doors: knowledge entries, cases, the service matrix, the taxonomy."""
 
 from __future__ import annotations
 
@@ -46,7 +39,14 @@ CASES = Records("cases", "cases", "case", "case", load_cases)
 
 
 class KnowledgeService:
-    """Reads and changes of the data files; one change at a time across processes."""
+    """Reads and changes of the data files; one change at a time across processes.
+
+    A change is written to a candidate file, the whole data set is validated with it in place (the same
+    loaders and cross-checks as at start-up), and only then does it replace the copy in
+    ``VOC_HOME/data/``. A bad file is refused with its problems and the old one stays in force. The
+    repository's ``data/`` is never written. Every change is recorded in the audit trail (ids and file
+    names only) once it is in force.
+    """
 
     def __init__(self, holder: DepsHolder, audit: AuditLog | None = None) -> None:
         self.holder = holder

@@ -1,5 +1,4 @@
-"""``/v1/audit``: the audit trail of who submitted, read or deleted which batch and changed which
-knowledge entry (admin scope). Reading it is itself recorded."""
+"""``/v1/audit``: who submitted, read or deleted which batch or changed which data (admin; reads recorded)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""``/v1/knowledge``: knowledge entries, cases, the service matrix and the taxonomy.
-
-Reading needs the ``read`` scope, changing needs ``admin``. Changes are validated with the
-same loaders as at start-up and kept under ``VOC_HOME/data/``; a refused change leaves the
-file in force untouched.
-"""
+"""``/v1/knowledge``: knowledge entries, cases, the service matrix and the taxonomy (admin to change)."""
 
 from __future__ import annotations
 
