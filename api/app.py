@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,18 +13,13 @@ from pydantic import BaseModel
 from starlette.formparsers import MultiPartParser
 
 from api import errors
-from api.batches import BatchService
-from api.config import ApiSettings
-from api.jobs import JobStore
-from api.knowledge import KnowledgeService
 from api.limits import BodyLimitMiddleware
 from api.models import BatchIn, ProgressEvent
 from api.routes import analyze, audit, batches, health, knowledge
-from api.runner import JobRunner
-from api.security import Auth
-from api.state import DepsHolder, Services
-from tools.audit import AuditLog
-from tools.clustering import cluster_vectors, tokenize
+from mcp_server.http import mount as mount_mcp
+from services.config import ApiSettings, package_version
+from services.factory import build_services
+from services.security import LOCAL_ONLY_WARNING, Auth
 from tools.deps import Deps
 from tools.matrix import ServiceMatrix
 from tools.settings import Settings
@@ -33,11 +27,6 @@ from tools.taxonomy import Taxonomy
 
 log = logging.getLogger("voc.api")
 
-LOCAL_ONLY_WARNING = (
-    "LOCAL-ONLY MODE: no API keys are configured (VOC_API_KEYS / VOC_API_KEYS_FILE), so every "
-    "caller has every scope and only requests from this machine are served. Configure keys "
-    "before exposing this service."
-)
 DESCRIPTION = """
 VOC Tracer (客户声音溯源) over HTTP: submit complaint batches, follow them, collect attribution,
 root causes, common problems, priorities and remediation proposals; manage the knowledge data.
@@ -64,34 +53,17 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if auth.local_only:
             log.warning(LOCAL_ONLY_WARNING)
-        jobs = JobStore(settings.home / "voc.db")
-        holder = DepsHolder(settings, jobs, deps)
-        _warm_up(holder.start())
-        runner = JobRunner(
-            jobs, holder, api_settings.job_workers, api_settings.lease_seconds, api_settings.max_attempts
-        )
-        audit_log = AuditLog(settings.audit_db)
-        app.state.services = Services(
-            settings=settings,
-            api=api_settings,
-            jobs=jobs,
-            holder=holder,
-            runner=runner,
-            batches=BatchService(settings, api_settings, jobs, holder, runner, audit_log),
-            knowledge=KnowledgeService(holder, audit_log),
-            auth=auth,
-            audit=audit_log,
-            embedder_ready=True,
-        )
-        runner.start()
+        services = app.state.services = build_services(settings, api_settings, deps=deps, auth=auth)
+        services.start()
         try:
+            services.warm_up()
             yield
         finally:
-            runner.stop()
+            services.stop()
 
     app = FastAPI(
         title="VOC Tracer API",
-        version=_version(),
+        version=package_version(),
         description=DESCRIPTION,
         lifespan=lifespan,
         docs_url="/docs",
@@ -106,27 +78,9 @@ def create_app(
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
 
-    # --- MCP server for assistants at /mcp (streamable HTTP) -------------------------------
-    # It shares this app's job store, workers, data and API keys; see mcp_server/http.py.
-    from mcp_server.http import mount as mount_mcp
-
+    # The MCP server for assistants at /mcp (streamable HTTP), on this app's services and keys.
     mount_mcp(app, auth, api_settings, lambda: app.state.services)
-    # -----------------------------------------------------------------------------------------
     return app
-
-
-def _warm_up(deps: Deps) -> None:
-    """Load the embedding model, jieba and scikit-learn now rather than in the first batch."""
-    texts = ["手机银行升级后登录闪退", "信用卡被盗刷两笔"]
-    cluster_vectors(deps.embedder.embed(texts, kind="query"), 0.5, 2)
-    tokenize(texts[0])
-
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("voc-tracer")
-    except importlib.metadata.PackageNotFoundError:
-        return "dev"
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from api.batches import BatchService
-from api.config import Principal, Scope
-from api.knowledge import KnowledgeService
-from api.state import Services
+from services.batches import BatchService
+from services.config import Principal, Scope
+from services.factory import Services
+from services.knowledge import KnowledgeService
 
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key from VOC_API_KEYS.")
 _bearer = HTTPBearer(auto_error=False, description="An API key from VOC_API_KEYS, as a bearer token.")

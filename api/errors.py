@@ -1,8 +1,4 @@
-"""Domain errors and their HTTP mapping, in one place.
-
-Error bodies name rows, fields and reasons; they never echo submitted text, which may hold
-personal data. Validation errors lose pydantic's ``input`` and ``ctx`` for the same reason.
-"""
+"""The HTTP mapping of errors: domain errors, request validation and stray exceptions as ``ErrorBody``."""
 
 from __future__ import annotations
 
@@ -13,151 +9,21 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.errors import ErrorBody, ErrorDetail, InvalidDataFile, ServiceError, field_errors
 from tools.datafile import DataFileError
 from tools.ingest import InputFileError
-from tools.pii import mask_text
-from tools.schema import RowError
 
 log = logging.getLogger("voc.api")
 
 
-class FieldError(BaseModel):
-    loc: str = Field(description="Where in the request, e.g. body.options.source.")
-    msg: str = Field(description="What is wrong.")
-
-
-class ErrorDetail(BaseModel):
-    code: str = Field(description="Stable machine-readable code, e.g. rows_over_limit.")
-    message: str = Field(description="What went wrong and what to do about it.")
-    rows: list[RowError] | None = Field(None, description="Rows at fault (row number, field, reason).")
-    rows_total: int | None = Field(None, description="How many rows are at fault, if more are listed.")
-    fields: list[FieldError] | None = Field(None, description="Request fields at fault.")
-    problems: list[str] | None = Field(None, description="Problems found in a submitted data file.")
-
-
-class ErrorBody(BaseModel):
-    """Every error response has this shape."""
-
-    error: ErrorDetail
-
-
-class ApiError(Exception):
-    """An error a caller can act on; ``status`` is the HTTP status."""
-
-    status = 400
-    code = "bad_request"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        rows: list[RowError] | None = None,
-        rows_total: int | None = None,
-        problems: list[str] | None = None,
-        fields: list[FieldError] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.rows = rows
-        self.rows_total = rows_total
-        self.problems = problems
-        self.fields = fields
-        self.headers = headers
-
-    def body(self) -> ErrorBody:
-        return ErrorBody(
-            error=ErrorDetail(
-                code=self.code,
-                message=self.message,
-                rows=self.rows,
-                rows_total=self.rows_total,
-                problems=self.problems,
-                fields=self.fields,
-            )
-        )
-
-
-class Unauthorized(ApiError):
-    status, code = 401, "unauthorized"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
-
-
-class Forbidden(ApiError):
-    status, code = 403, "forbidden"
-
-
-class NotFound(ApiError):
-    status, code = 404, "not_found"
-
-
-class Conflict(ApiError):
-    status, code = 409, "conflict"
-
-
-class NotFinished(Conflict):
-    code = "not_finished"
-
-
-class PayloadTooLarge(ApiError):
+class PayloadTooLarge(ServiceError):
     status, code = 413, "payload_too_large"
 
 
-class UnsupportedMediaType(ApiError):
+class UnsupportedMediaType(ServiceError):
     status, code = 415, "unsupported_media_type"
-
-
-class Unprocessable(ApiError):
-    status, code = 422, "invalid_request"
-
-
-class RowsOverLimit(Unprocessable):
-    code = "rows_over_limit"
-
-
-class NoValidRows(Unprocessable):
-    code = "no_valid_rows"
-
-
-class IdempotencyConflict(Unprocessable):
-    code = "idempotency_key_reused"
-
-
-class InvalidDataFile(Unprocessable):
-    code = "invalid_data_file"
-
-
-class RateLimited(ApiError):
-    status, code = 429, "rate_limited"
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(
-            f"too many requests for this key; retry after {retry_after} s",
-            headers={"Retry-After": str(retry_after)},
-        )
-
-
-class Busy(ApiError):
-    status, code = 503, "busy"
-
-    def __init__(self, message: str, retry_after: int = 10) -> None:
-        super().__init__(message, headers={"Retry-After": str(retry_after)})
-
-
-class NotReady(ApiError):
-    status, code = 503, "not_ready"
-
-
-class AuditUnavailable(ApiError):
-    status, code = 503, "audit_unavailable"
-
-    def __init__(self, message: str, retry_after: int = 10) -> None:
-        super().__init__(message, headers={"Retry-After": str(retry_after)})
 
 
 class _ErrorJSON(JSONResponse):
@@ -174,21 +40,11 @@ def _simple(status: int, code: str, message: str, headers: dict[str, str] | None
     return error_response(status, ErrorBody(error=ErrorDetail(code=code, message=message)), headers)
 
 
-def _loc(parts: tuple[Any, ...]) -> str:
-    # Dict keys in a location were submitted too; mask them like any other submitted text.
-    return ".".join(str(p) if isinstance(p, int) else mask_text(str(p)) for p in parts)
-
-
-def field_errors(errors: list[Any], prefix: tuple[Any, ...] = ()) -> list[FieldError]:
-    """Pydantic errors without ``input`` or ``ctx``: location and message only."""
-    return [FieldError(loc=_loc(prefix + tuple(e.get("loc", ()))), msg=str(e.get("msg", ""))) for e in errors]
-
-
 def install(app: FastAPI) -> None:
     """Map domain errors, validation errors and stray exceptions to :class:`ErrorBody` responses."""
 
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
         return error_response(exc.status, exc.body(), exc.headers)
 
     @app.exception_handler(DataFileError)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import ErrorBody, ErrorDetail, PayloadTooLarge, error_response
+from api.errors import PayloadTooLarge, error_response
+from services.errors import ErrorBody, ErrorDetail
 
 
 class BodyLimitMiddleware:

@@ -1,46 +1,21 @@
-"""Request and response models of the HTTP API (the domain models come from ``tools.schema``)."""
+"""The HTTP API's own request and response models (shared ones are ``services.models``)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services import models as shared
+from services.models import BatchOptions, Progress, Status
 from tools.audit import AuditEvent
 from tools.knowledge import Case, KnowledgeEntry
-from tools.schema import ComplaintResult, LabelSpike, Problem, RowError, RunStats
-
-Status = Literal["queued", "running", "done", "failed"]
 
 
-class BatchOptions(BaseModel):
-    """How to treat the batch."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    source: str | None = Field(
-        None,
-        max_length=200,
-        description="A label for where the batch came from (e.g. crm-export-2026-10); shown in run stats.",
-    )
-
-
-class ComplaintIn(BaseModel):
+class ComplaintIn(shared.ComplaintIn):
     """One complaint row. Rows that break these rules are listed as row errors, not refused."""
 
-    model_config = ConfigDict(extra="allow")
-
     id: str = Field(description="Unique within the batch.")
-    text: str = Field(description="Complaint text, up to VOC_MAX_TEXT_CHARS characters.")
-    channel: str | None = Field(
-        None, description="电话, 在线, APP, 网点, 监管转送, 社交媒体, 回访 or an alias."
-    )
-    received_at: str | None = Field(None, description="ISO 8601, e.g. 2026-09-03T10:21:00+08:00.")
-    customer_id: str | None = None
-    customer_segment: str | None = Field(None, description="e.g. 老年客户 (counts as vulnerable).")
-    business_line: str | None = None
-    product: str | None = None
     metadata: dict[str, str] | None = Field(None, description="Free metadata; kept masked.")
 
 
@@ -51,73 +26,6 @@ class BatchIn(BaseModel):
 
     complaints: list[ComplaintIn] = Field(min_length=1)
     options: BatchOptions = Field(default_factory=BatchOptions)
-
-
-class Accepted(BaseModel):
-    """The batch is stored (masked) and queued; follow ``status_url``."""
-
-    batch_id: str
-    status: Status
-    status_url: str
-    received: int = Field(description="Rows received.")
-    accepted: int = Field(description="Rows that will be analysed.")
-    rejected: int = Field(description="Rows refused; see row_errors in the status.")
-    warnings: int = Field(description="Rows analysed with a warning.")
-    replayed: bool = Field(False, description="True when an earlier request with this Idempotency-Key won.")
-
-
-class Progress(BaseModel):
-    done: int = Field(description="Complaints attributed and traced so far.")
-    total: int = Field(description="Complaints to analyse.")
-    stage: str | None = Field(description="Current stage: ingest, attribute_and_trace, analyze, remediate.")
-
-
-class Links(BaseModel):
-    status: str
-    results: str
-    problems: str
-    report: str
-    events: str
-
-
-class BatchStatus(BaseModel):
-    """Where a batch is."""
-
-    batch_id: str
-    status: Status
-    progress: Progress
-    received: int
-    accepted: int
-    rejected: int
-    warnings: int
-    source: str | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    failure: str | None = Field(None, description="Why the batch failed, if it did.")
-    row_errors: list[RowError] = Field(description="Rejected and warned rows (row, field, reason).")
-    row_errors_total: int
-    links: Links
-    stats: RunStats | None = Field(None, description="Run statistics once done.")
-
-
-class ResultsPage(BaseModel):
-    """One page of per-complaint results, in submission order."""
-
-    batch_id: str
-    offset: int
-    limit: int
-    total: int
-    next_offset: int | None = Field(description="Offset of the next page; null on the last one.")
-    items: list[ComplaintResult]
-
-
-class ProblemsOut(BaseModel):
-    """Common problems ranked by priority, with proposals; label-level spikes."""
-
-    batch_id: str
-    problems: list[Problem]
-    label_spikes: list[LabelSpike]
 
 
 class ProgressEvent(BaseModel):
@@ -143,21 +51,6 @@ class Ready(BaseModel):
     checks: dict[str, Check]
 
 
-class DataFileInfo(BaseModel):
-    name: str
-    version: str
-    source: Literal["default", "edited", "configured"] = Field(
-        description="default: the bundled file; edited: changed through this API (VOC_HOME/data); "
-        "configured: pinned by a VOC_<NAME>_PATH variable."
-    )
-    digest: str
-
-
-class KnowledgeOverview(BaseModel):
-    files: list[DataFileInfo]
-    store: dict[str, int] = Field(description="Records per knowledge-store collection.")
-
-
 class EntriesOut(BaseModel):
     version: str
     entries: list[KnowledgeEntry]
@@ -166,14 +59,6 @@ class EntriesOut(BaseModel):
 class CasesOut(BaseModel):
     version: str
     cases: list[Case]
-
-
-class DataFileChanged(BaseModel):
-    """A data file was changed and is now in force."""
-
-    name: str
-    version: str
-    digest: str
 
 
 class AuditPage(BaseModel):

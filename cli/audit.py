@@ -16,7 +16,7 @@ from tools.audit import AuditError, AuditLog, cli_actor
 from tools.settings import Settings
 
 if TYPE_CHECKING:
-    from api.retention import PurgeReport
+    from services.retention import PurgeReport
 
 app = typer.Typer()
 
@@ -181,7 +181,7 @@ def purge(
 
       voc purge --older-than 30 --yes --json > purge-report.json
     """
-    from api.retention import Retention
+    from services.retention import Retention
 
     settings = _state_settings(home)
     retention = Retention(settings, AuditLog(settings.audit_db))

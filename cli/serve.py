@@ -11,7 +11,7 @@ from cli.common import EngineOpt, HomeOpt, build_settings, console, err, exit_on
 from tools.settings import Settings
 
 if TYPE_CHECKING:
-    from api.config import ApiSettings
+    from services.config import ApiSettings
 
 app = typer.Typer()
 
@@ -19,7 +19,7 @@ app = typer.Typer()
 def _has_api_keys(host: str, api_settings: ApiSettings) -> bool:
     """Whether API keys are configured. Exits 4 if they cannot be read, or if there are none and
     host is reachable from other machines: without keys anyone there could use the service."""
-    from api.config import is_loopback, load_keys
+    from services.config import is_loopback, load_keys
 
     try:
         keys = load_keys(api_settings)
@@ -61,8 +61,8 @@ def serve(
 
     import uvicorn
 
-    from api.app import LOCAL_ONLY_WARNING
-    from api.config import ApiSettings
+    from services.config import ApiSettings
+    from services.security import LOCAL_ONLY_WARNING
     from tools.deps import load_data
 
     if home is not None:
@@ -127,8 +127,8 @@ def mcp_cmd(
     Over http, callers send an API key from VOC_API_KEYS (as for voc serve) as
     'Authorization: Bearer KEY'; with no keys only this machine is served.
     """
-    from api.config import ApiSettings
     from mcp_server.server import build_server
+    from services.config import ApiSettings
     from tools.deps import load_data
 
     settings = build_settings(home, engine)
@@ -141,9 +141,8 @@ def mcp_cmd(
 
     import uvicorn
 
-    from api.app import LOCAL_ONLY_WARNING
-    from api.security import Auth
     from mcp_server.http import http_app
+    from services.security import LOCAL_ONLY_WARNING, Auth
 
     api_settings = ApiSettings()
     keys = _has_api_keys(host, api_settings)

@@ -1,14 +1,7 @@
-"""The MCP server over streamable HTTP: ``voc mcp --transport http`` and the FastAPI app's ``/mcp``.
-
-In front of the SDK's endpoint sits :class:`Guard`: it refuses a browser ``Origin`` that is not
-allowed (DNS-rebinding and cross-site requests), checks the caller's API key with the HTTP
-service's own :class:`api.security.Auth` (same ``VOC_API_KEYS``; local-only mode without keys),
-and hands the principal to the tools, which check its scope per call. The SDK limits the body.
-"""
+"""The MCP server over streamable HTTP: ``voc mcp --transport http`` and the FastAPI app's ``/mcp``."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -24,10 +17,11 @@ from starlette.authentication import AuthCredentials
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.config import ApiSettings, digest, is_loopback
-from api.errors import ApiError
-from api.security import Auth
-from mcp_server.server import PRINCIPAL_KEY, Runtime, build_server
+from mcp_server.runtime import PRINCIPAL_KEY, Runtime
+from mcp_server.server import build_server
+from services.config import ApiSettings, digest, is_loopback
+from services.errors import ErrorBody, ErrorDetail, ServiceError
+from services.security import Auth
 
 LOOPBACK_ORIGINS = (
     "http://127.0.0.1",
@@ -70,16 +64,24 @@ def origin_allowed(origin: str, allowed: Sequence[str]) -> bool:
     return False
 
 
-async def _json_error(send: Send, status: int, code: str, message: str, headers: dict[str, str]) -> None:
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+async def _json_error(
+    send: Send, status: int, error: ErrorDetail, headers: dict[str, str] | None = None
+) -> None:
+    body = ErrorBody(error=error).model_dump_json(exclude_none=True).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
 
 
 class Guard:
-    """Origin and API-key checks in front of the MCP endpoint."""
+    """Origin and API-key checks in front of the MCP endpoint.
+
+    It refuses a browser ``Origin`` that is not allowed (DNS-rebinding and cross-site requests), checks
+    the caller's API key with the HTTP service's own :class:`services.security.Auth` (same
+    ``VOC_API_KEYS``; local-only mode without keys), and hands the principal to the tools, which check its
+    scope per call. The SDK limits the body.
+    """
 
     def __init__(self, app: ASGIApp, auth: Auth, origins: Sequence[str]) -> None:
         self.app = app
@@ -94,7 +96,7 @@ class Guard:
         origin = headers.get("origin")
         if origin is not None and not origin_allowed(origin.rstrip("/"), self.origins):
             message = "this Origin may not call the MCP endpoint; add it to VOC_MCP_ALLOWED_ORIGINS"
-            await _json_error(send, 403, "forbidden_origin", message, {})
+            await _json_error(send, 403, ErrorDetail(code="forbidden_origin", message=message))
             return
         presented = headers.get("x-api-key")
         bearer = headers.get("authorization", "")
@@ -103,8 +105,8 @@ class Guard:
         client = scope.get("client")
         try:
             who = self.auth.authenticate(client[0] if client else None, presented)
-        except ApiError as exc:
-            await _json_error(send, exc.status, exc.code, exc.message, exc.headers or {})
+        except ServiceError as exc:
+            await _json_error(send, exc.status, exc.detail(), exc.headers)
             return
         scope[PRINCIPAL_KEY] = who
         # The SDK ties a stateful session to the credential that opened it.
@@ -153,7 +155,8 @@ class _Current:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.app is None:
-            await _json_error(send, 503, "not_ready", "the MCP endpoint is starting or stopping", {})
+            message = "the MCP endpoint is starting or stopping"
+            await _json_error(send, 503, ErrorDetail(code="not_ready", message=message))
             return
         await self.app(scope, receive, send)
 

@@ -1,41 +1,36 @@
-"""What the MCP tools take and return. Domain models come from ``tools.schema``; these are the
-compact views an assistant reads (every text in them has been through the ingest masking)."""
+"""What the MCP tools return: compact views of the domain records (``tools.schema``), all text masked."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Literal
+from datetime import date
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from services import models as shared
+from services.models import BatchCounts, BatchState
 from tools.knowledge import HandlingClass, Level, Priority
+from tools.matrix import ServiceMatrix
 from tools.schema import (
     Attribution,
+    BatchResult,
     ComplaintResult,
     LabelSpike,
     Problem,
     Proposal,
     RootCause,
     RowError,
+    RunStats,
 )
-from tools.taxonomy import Grade
+from tools.store import Hit
+from tools.taxonomy import Grade, Taxonomy
 
-Status = Literal["queued", "running", "done", "failed"]
+MAX_PROBLEMS = 10
+MAX_ROW_ERRORS = 50
+REPORT_URI = "voc://batches/{batch_id}/report"
 
 
-class ComplaintIn(BaseModel):
-    """One complaint. Only text is required; other fields sharpen attribution and spikes."""
-
-    model_config = ConfigDict(extra="allow")
-
-    id: str | int | None = Field(None, description="Unique within the call; default c1, c2, ... in order.")
-    text: str = Field(description="The complaint as written or transcribed.")
-    channel: str | None = Field(None, description="电话, 在线, APP, 网点, 监管转送, 社交媒体, 回访 or alias.")
-    received_at: str | None = Field(None, description="ISO 8601, e.g. 2026-09-03T10:21:00+08:00.")
-    customer_id: str | None = None
-    customer_segment: str | None = Field(None, description="e.g. 老年客户 (counts as vulnerable).")
-    business_line: str | None = None
-    product: str | None = None
+def report_uri(batch_id: str) -> str:
+    return REPORT_URI.format(batch_id=batch_id)
 
 
 class Finding(BaseModel):
@@ -191,6 +186,19 @@ class RunSummary(BaseModel):
     pii_masked: int = Field(description="Personal-data values masked before analysis.")
     seconds: float
 
+    @classmethod
+    def of(cls, stats: RunStats) -> RunSummary:
+        c = stats.counts
+        return cls(
+            received=c.get("received", 0),
+            analysed=c.get("accepted", 0),
+            rejected=c.get("rejected", 0),
+            negative_voices=c.get("negative_voices", 0),
+            problems=c.get("problems", 0),
+            pii_masked=c.get("pii_masked", 0),
+            seconds=stats.seconds,
+        )
+
 
 class Analysis(BaseModel):
     """A small batch analysed now: findings per complaint and the ranked common problems."""
@@ -202,37 +210,49 @@ class Analysis(BaseModel):
     row_errors: list[RowError] = Field(description="Rows not analysed (or warned): row, field, reason.")
     summary: RunSummary
 
+    @classmethod
+    def of(cls, result: BatchResult) -> Analysis:
+        return cls(
+            findings=[Finding.of(r) for r in result.results],
+            problems=[ProblemView.of(p) for p in result.problems[:MAX_PROBLEMS]],
+            problems_total=len(result.problems),
+            label_spikes=result.label_spikes,
+            row_errors=result.errors,
+            summary=RunSummary.of(result.stats),
+        )
 
-class Accepted(BaseModel):
+
+class Accepted(BatchCounts):
     """The batch is stored (masked) and queued; poll get_batch_status with its batch_id."""
 
-    batch_id: str
-    status: Status
-    received: int
-    accepted: int = Field(description="Rows that will be analysed.")
-    rejected: int = Field(description="Rows refused; listed in get_batch_status.")
     replayed: bool = Field(description="True when this idempotency_key was already used for this payload.")
     report_uri: str = Field(description="Resource with the report once the batch is done.")
 
+    @classmethod
+    def of(cls, accepted: shared.Accepted) -> Accepted:
+        counts = accepted.model_dump(include=set(BatchCounts.model_fields))
+        return cls(**counts, replayed=accepted.replayed, report_uri=report_uri(accepted.batch_id))
 
-class BatchProgress(BaseModel):
+
+class BatchProgress(BatchState):
     """Where a batch is."""
 
-    batch_id: str
-    status: Status
     done: int = Field(description="Complaints attributed and traced so far.")
     total: int
     stage: str | None = Field(description="ingest, attribute_and_trace, analyze, remediate or report.")
-    received: int
-    accepted: int
-    rejected: int
-    source: str | None
-    created_at: datetime
-    finished_at: datetime | None
-    failure: str | None = None
-    row_errors: list[RowError] = Field(description="First 50 rejected or warned rows.")
-    row_errors_total: int
     summary: RunSummary | None = Field(None, description="Once done.")
+
+    @classmethod
+    def of(cls, status: shared.BatchStatus) -> BatchProgress:
+        state = status.model_dump(include=set(BatchState.model_fields))
+        state["row_errors"] = status.row_errors[:MAX_ROW_ERRORS]
+        return cls(
+            **state,
+            done=status.progress.done,
+            total=status.progress.total,
+            stage=status.progress.stage,
+            summary=RunSummary.of(status.stats) if status.stats else None,
+        )
 
 
 class BatchReport(BaseModel):
@@ -303,6 +323,16 @@ class KnowledgeHit(BaseModel):
     text: str
     labels: list[str] = Field(default_factory=list)
 
+    @classmethod
+    def of(cls, h: Hit, collection: str) -> KnowledgeHit:
+        m = h.metadata
+        ident = m.get("entry_id") or m.get("case_id") or m.get("department_id") or m.get("label") or h.id
+        title = m.get("title") or m.get("name") or m.get("label") or ""
+        labels = [x for x in str(m.get("labels") or m.get("label") or "").split(",") if x]
+        kind = str(m.get("type") or collection)
+        text = h.text[:800]
+        return cls(id=str(ident), kind=kind, title=str(title), score=h.score, text=text, labels=labels)
+
 
 class KnowledgeHits(BaseModel):
     """Nearest records in the knowledge store."""
@@ -327,6 +357,22 @@ class Departments(BaseModel):
     version: str
     channels: list[str]
     departments: list[DepartmentInfo]
+
+    @classmethod
+    def of(cls, m: ServiceMatrix) -> Departments:
+        departments = [
+            DepartmentInfo(
+                id=d.id,
+                name=d.name,
+                owner_role=d.owner_role,
+                business_lines=d.business_lines,
+                products=[p.name for p in d.products],
+                owns_labels=d.owns_labels,
+                keywords=d.keywords[:12],
+            )
+            for d in m.departments
+        ]
+        return cls(version=m.version, channels=[c.id for c in m.channels], departments=departments)
 
 
 class LabelInfo(BaseModel):
@@ -353,6 +399,32 @@ class TaxonomyView(BaseModel):
     dimensions: list[DimensionInfo]
     labels: list[LabelInfo]
 
+    @classmethod
+    def of(cls, t: Taxonomy, dimension: str | None = None) -> TaxonomyView:
+        """The whole dictionary, or one dimension's part of it."""
+        return cls(
+            version=t.version,
+            dimensions=[
+                DimensionInfo(id=d.id, name=d.name, description=d.description)
+                for d in t.dimensions
+                if dimension in (None, d.id)
+            ],
+            labels=[
+                LabelInfo(
+                    id=lab.id,
+                    dimension=lab.dimension,
+                    name=lab.name,
+                    definition=lab.definition,
+                    use_when=lab.use_when,
+                    not_use_when=lab.not_use_when,
+                    default_grade=lab.default_grade,
+                    l3=[x.name for x in lab.l3],
+                )
+                for lab in t.labels
+                if dimension in (None, lab.dimension)
+            ],
+        )
+
 
 __all__ = [
     "Accepted",
@@ -360,7 +432,6 @@ __all__ = [
     "Attributed",
     "BatchProgress",
     "BatchReport",
-    "ComplaintIn",
     "Departments",
     "Finding",
     "KnowledgeHits",

@@ -17,12 +17,12 @@ import yaml
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.config import ApiSettings, load_keys
-from api.jobs import JobStore
-from api.knowledge import KnowledgeService
-from api.state import DepsHolder
 from graph.deps import make_deps
 from graph.run import prepare_batch
+from services.config import ApiSettings, load_keys
+from services.holder import DepsHolder
+from services.jobs import JobStore
+from services.knowledge import KnowledgeService
 from tests.api_helpers import (
     ADMIN_KEY,
     KEYS,

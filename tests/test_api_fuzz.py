@@ -19,8 +19,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from api.app import create_app
-from api.config import ApiSettings
 from graph.deps import make_deps
+from services.config import ApiSettings
 from tools.settings import Settings
 
 pytestmark = [

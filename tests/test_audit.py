@@ -22,12 +22,12 @@ from mcp import Client
 from typer.testing import CliRunner
 
 from api.app import create_app
-from api.config import ApiSettings, load_keys
-from api.jobs import JobStore
 from cli.main import app as cli
 from graph.deps import make_deps
 from graph.run import prepare_batch, run_prepared
 from mcp_server.server import build_server
+from services.config import ApiSettings, load_keys
+from services.jobs import JobStore
 from tests.api_helpers import ADMIN_KEY, KEYS, READ_KEY, RW_KEY, WRITE_KEY, auth, wait_done
 from tools.audit import Actor, AuditError, AuditLog, AuditQuery, cli_actor
 from tools.deps import Deps

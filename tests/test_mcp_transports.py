@@ -22,11 +22,11 @@ from mcp.client.streamable_http import streamable_http_client
 from typer.testing import CliRunner
 
 from api.app import create_app
-from api.config import ApiSettings
-from api.security import Auth
 from cli.main import app as voc
 from mcp_server.http import http_app
 from mcp_server.server import build_server
+from services.config import ApiSettings
+from services.security import Auth
 from tests.api_helpers import KEYS, READ_KEY, RW_KEY, WRITE_KEY, auth, home_like
 from tools.deps import Deps
 

@@ -20,11 +20,11 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.app import create_app
-from api.config import ApiSettings
-from api.retention import Retention
 from cli.main import app as cli
 from graph.deps import make_deps
 from graph.run import prepare_batch, run_prepared
+from services.config import ApiSettings
+from services.retention import Retention
 from tests.api_helpers import ADMIN_KEY, KEYS, RW_KEY, auth, wait_done
 from tools.audit import AuditLog, AuditQuery, cli_actor
 from tools.deps import Deps

@@ -1,1 +1,1 @@
-"""One router per resource: batches, analyze, knowledge, health."""
+"""One router per resource: batches, analyze, knowledge, audit, health."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from api.batches import read_submission
 from api.dependencies import BatchesDep, Writer
 from api.errors import responses
 from api.routes.batches import BATCH_BODY
+from api.submission import read_submission
 from tools.schema import BatchResult
 
 router = APIRouter(prefix="/v1", tags=["analyze"])

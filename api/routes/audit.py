@@ -1,5 +1,4 @@
-"""``/v1/audit``: the audit trail of who submitted, read or deleted which batch and changed which
-knowledge entry (admin scope). Reading it is itself recorded."""
+"""``/v1/audit``: who submitted, read or deleted which batch or changed which data (admin; reads recorded)."""
 
 from __future__ import annotations
 
@@ -10,9 +9,10 @@ from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
 from api.dependencies import Admin, ServicesDep
-from api.errors import AuditUnavailable, Unprocessable, responses
+from api.errors import responses
 from api.models import AuditPage
-from api.security import actor_of
+from services.errors import AuditUnavailable, Unprocessable
+from services.security import actor_of
 from tools.audit import AuditError, AuditQuery, Door
 
 router = APIRouter(prefix="/v1", tags=["audit"])

@@ -10,11 +10,13 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.batches import BatchService, read_submission
-from api.config import Principal
 from api.dependencies import BatchesDep, Reader, Writer
 from api.errors import responses
-from api.models import Accepted, BatchStatus, ProblemsOut, ProgressEvent, ResultsPage
+from api.models import ProgressEvent
+from api.submission import read_submission
+from services.batches import BatchService
+from services.config import Principal
+from services.models import Accepted, BatchStatus, ProblemsOut, ResultsPage
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 

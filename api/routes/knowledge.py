@@ -1,21 +1,21 @@
-"""``/v1/knowledge``: knowledge entries, cases, the service matrix and the taxonomy.
-
-Reading needs the ``read`` scope, changing needs ``admin``. Changes are validated with the
-same loaders as at start-up and kept under ``VOC_HOME/data/``; a refused change leaves the
-file in force untouched.
-"""
+"""``/v1/knowledge``: knowledge entries, cases, the service matrix and the taxonomy (admin to change)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.dependencies import Admin, KnowledgeDep, Reader, ServicesDep
 from api.errors import UnsupportedMediaType, responses
-from api.models import CasesOut, DataFileChanged, EntriesOut, KnowledgeOverview
-from api.security import actor_of
+from api.models import CasesOut, EntriesOut
+from services.knowledge import CASES, ENTRIES
+from services.models import DataFileChanged, KnowledgeOverview
+from services.security import actor_of
+from tools.deps import Deps
 from tools.knowledge import Case, KnowledgeEntry
 from tools.matrix import ServiceMatrix
 from tools.taxonomy import Taxonomy
@@ -72,14 +72,14 @@ def list_entries(who: Reader, services: ServicesDep) -> EntriesOut:
     summary="Add a knowledge entry",
 )
 def add_entry(entry: KnowledgeEntry, who: Admin, knowledge: KnowledgeDep) -> DataFileChanged:
-    return knowledge.add_entry(entry, actor_of(who))
+    return knowledge.add(ENTRIES, entry, actor_of(who))
 
 
 @router.delete(
     "/entries/{entry_id}", response_model=DataFileChanged, responses=WRITE, summary="Delete a knowledge entry"
 )
 def delete_entry(entry_id: EntryId, who: Admin, knowledge: KnowledgeDep) -> DataFileChanged:
-    return knowledge.delete_entry(entry_id, actor_of(who))
+    return knowledge.delete(ENTRIES, entry_id, actor_of(who))
 
 
 @router.get("/cases", response_model=CasesOut, responses=READ, summary="List historical remediation cases")
@@ -90,58 +90,66 @@ def list_cases(who: Reader, services: ServicesDep) -> CasesOut:
 
 @router.post("/cases", status_code=201, response_model=DataFileChanged, responses=WRITE, summary="Add a case")
 def add_case(case: Case, who: Admin, knowledge: KnowledgeDep) -> DataFileChanged:
-    return knowledge.add_case(case, actor_of(who))
+    return knowledge.add(CASES, case, actor_of(who))
 
 
 @router.delete("/cases/{case_id}", response_model=DataFileChanged, responses=WRITE, summary="Delete a case")
 def delete_case(case_id: EntryId, who: Admin, knowledge: KnowledgeDep) -> DataFileChanged:
-    return knowledge.delete_case(case_id, actor_of(who))
+    return knowledge.delete(CASES, case_id, actor_of(who))
 
 
-@router.get(
-    "/service-matrix",
-    response_model=ServiceMatrix,
-    responses={**_yaml_or("service matrix"), **READ},
-    summary="The service matrix in force",
+def _data_file_routes(
+    name: str,
+    model: type[BaseModel],
+    current: Callable[[Deps], BaseModel],
+    what: str,
+    get_summary: str,
+    put_summary: str,
+) -> None:
+    """GET (parsed, or the YAML file as it is) and PUT of a whole data file."""
+    path, short = "/" + name.replace("_", "-"), name.rsplit("_", 1)[-1]
+
+    def get_file(who: Reader, services: ServicesDep, format: Format = "json") -> Any:
+        if format == "yaml":
+            return Response(services.knowledge.raw(name), media_type="application/yaml")
+        return current(services.holder.get())
+
+    async def put_file(request: Request, who: Admin, knowledge: KnowledgeDep) -> DataFileChanged:
+        return await run_in_threadpool(knowledge.replace, name, await _file(request), actor_of(who))
+
+    router.get(
+        path,
+        name=f"get_{short}",
+        response_model=model,
+        responses={**_yaml_or(what), **READ},
+        summary=get_summary,
+    )(get_file)
+    router.put(
+        path,
+        name=f"put_{short}",
+        response_model=DataFileChanged,
+        responses=responses(401, 403, 409, 413, 415, 422, 429),
+        openapi_extra=_file_body(model.__name__),
+        summary=put_summary,
+    )(put_file)
+
+
+_data_file_routes(
+    "service_matrix",
+    ServiceMatrix,
+    lambda deps: deps.matrix,
+    "service matrix",
+    "The service matrix in force",
+    "Replace the service matrix (validated; a bad file changes nothing)",
 )
-def get_matrix(who: Reader, services: ServicesDep, format: Format = "json") -> Any:
-    if format == "yaml":
-        return Response(services.knowledge.raw("service_matrix"), media_type="application/yaml")
-    return services.holder.get().matrix
-
-
-@router.put(
-    "/service-matrix",
-    response_model=DataFileChanged,
-    responses=responses(401, 403, 409, 413, 415, 422, 429),
-    openapi_extra=_file_body("ServiceMatrix"),
-    summary="Replace the service matrix (validated; a bad file changes nothing)",
+_data_file_routes(
+    "taxonomy",
+    Taxonomy,
+    lambda deps: deps.taxonomy,
+    "taxonomy",
+    "The 人机物法环 taxonomy in force",
+    "Replace the taxonomy (validated against the service matrix too; a bad file changes nothing)",
 )
-async def put_matrix(request: Request, who: Admin, knowledge: KnowledgeDep) -> DataFileChanged:
-    return await run_in_threadpool(knowledge.replace, "service_matrix", await _file(request), actor_of(who))
-
-
-@router.get(
-    "/taxonomy",
-    response_model=Taxonomy,
-    responses={**_yaml_or("taxonomy"), **READ},
-    summary="The 人机物法环 taxonomy in force",
-)
-def get_taxonomy(who: Reader, services: ServicesDep, format: Format = "json") -> Any:
-    if format == "yaml":
-        return Response(services.knowledge.raw("taxonomy"), media_type="application/yaml")
-    return services.holder.get().taxonomy
-
-
-@router.put(
-    "/taxonomy",
-    response_model=DataFileChanged,
-    responses=responses(401, 403, 409, 413, 415, 422, 429),
-    openapi_extra=_file_body("Taxonomy"),
-    summary="Replace the taxonomy (validated against the service matrix too; a bad file changes nothing)",
-)
-async def put_taxonomy(request: Request, who: Admin, knowledge: KnowledgeDep) -> DataFileChanged:
-    return await run_in_threadpool(knowledge.replace, "taxonomy", await _file(request), actor_of(who))
 
 
 async def _file(request: Request) -> bytes:

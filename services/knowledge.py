@@ -1,11 +1,4 @@
-"""Changing the domain data over HTTP: knowledge entries, cases, the service matrix, the taxonomy.
-
-A change is written to a candidate file, the whole data set is validated with it in place
-(the same loaders and cross-checks as at start-up), and only then does it replace the copy in
-``VOC_HOME/data/``. A bad file is refused with its problems and the old one stays in force.
-The repository's ``data/`` is never written. Every change is recorded in the audit trail (ids
-and file names only) once it is in force.
-"""
+"""Changing the domain data for both doors: knowledge entries, cases, the service matrix, the taxonomy."""
 
 from __future__ import annotations
 
@@ -14,22 +7,47 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from api.errors import Conflict, InvalidDataFile, NotFound
-from api.models import DataFileChanged, DataFileInfo, KnowledgeOverview
-from api.state import DepsHolder, file_lock
+from services.errors import Conflict, InvalidDataFile, NotFound
+from services.holder import DepsHolder, file_lock
+from services.models import DataFileChanged, DataFileInfo, KnowledgeOverview
 from tools.audit import Actor, AuditLog
 from tools.datafile import DataFileError, file_digest
 from tools.deps import Deps, load_data
-from tools.knowledge import Case, CasesFile, KnowledgeEntry, KnowledgeFile, load_cases, load_knowledge
+from tools.knowledge import Case, KnowledgeEntry, load_cases, load_knowledge
 from tools.settings import DATA_FILES, Settings
 
 
+@dataclass(frozen=True)
+class Records:
+    """A list of records kept in one data file: knowledge entries or cases."""
+
+    file: str  # the data file's name
+    field: str  # the list in it
+    noun: str  # how messages name one record
+    action: str  # the audit trail's family: <action>.create, <action>.delete
+    load: Callable[[Path], Any]
+
+
+ENTRIES = Records("knowledge", "entries", "knowledge entry", "knowledge", load_knowledge)
+CASES = Records("cases", "cases", "case", "case", load_cases)
+
+
 class KnowledgeService:
+    """Reads and changes of the data files; one change at a time across processes.
+
+    A change is written to a candidate file, the whole data set is validated with it in place (the same
+    loaders and cross-checks as at start-up), and only then does it replace the copy in
+    ``VOC_HOME/data/``. A bad file is refused with its problems and the old one stays in force. The
+    repository's ``data/`` is never written. Every change is recorded in the audit trail (ids and file
+    names only) once it is in force.
+    """
+
     def __init__(self, holder: DepsHolder, audit: AuditLog | None = None) -> None:
         self.holder = holder
         self.audit = audit or AuditLog(holder.settings.audit_db)
@@ -46,19 +64,11 @@ class KnowledgeService:
 
     def overview(self) -> KnowledgeOverview:
         deps = self.holder.get()
-        by_name = {
-            "service_matrix": deps.matrix.version,
-            "taxonomy": deps.taxonomy.version,
-            "knowledge": deps.knowledge.version,
-            "cases": deps.cases.version,
-            "scoring": deps.scoring.version,
-            "remediation": deps.remediation.version,
-            "lexicon": deps.lexicon.version,
-        }
+        versions = _versions(deps)
         files = [
             DataFileInfo(
                 name=name,
-                version=by_name[name],
+                version=versions[name],
                 source=self.source(name),
                 digest=file_digest(self.settings.path(name)),
             )
@@ -68,52 +78,37 @@ class KnowledgeService:
 
     # -- entries and cases -------------------------------------------------------------------
 
-    def add_entry(self, entry: KnowledgeEntry, via: Actor) -> DataFileChanged:
-        def change(doc: KnowledgeFile) -> KnowledgeFile:
-            if any(e.id == entry.id for e in doc.entries):
-                raise Conflict(f"knowledge entry {entry.id} exists; delete it first to replace it")
-            return doc.model_copy(update={"entries": [*doc.entries, entry]})
+    def add(self, records: Records, record: KnowledgeEntry | Case, via: Actor) -> DataFileChanged:
+        """Add a knowledge entry or a case; one with the same id is a conflict."""
+        record_id = record.id
 
-        changed = self._edit("knowledge", load_knowledge, change)
-        self.audit.record_done(via, "knowledge.create", entry.id)
+        def change(doc: Any) -> Any:
+            kept = getattr(doc, records.field)
+            if any(r.id == record_id for r in kept):
+                raise Conflict(f"{records.noun} {record_id} exists; delete it first to replace it")
+            return doc.model_copy(update={records.field: [*kept, record]})
+
+        changed = self._edit(records, change)
+        self.audit.record_done(via, f"{records.action}.create", record_id)
         return changed
 
-    def delete_entry(self, entry_id: str, via: Actor) -> DataFileChanged:
-        def change(doc: KnowledgeFile) -> KnowledgeFile:
-            kept = [e for e in doc.entries if e.id != entry_id]
-            if len(kept) == len(doc.entries):
-                raise NotFound("no such knowledge entry")
-            return doc.model_copy(update={"entries": kept})
+    def delete(self, records: Records, record_id: str, via: Actor) -> DataFileChanged:
+        def change(doc: Any) -> Any:
+            old = getattr(doc, records.field)
+            kept = [r for r in old if r.id != record_id]
+            if len(kept) == len(old):
+                raise NotFound(f"no such {records.noun}")
+            return doc.model_copy(update={records.field: kept})
 
-        changed = self._edit("knowledge", load_knowledge, change)
-        self.audit.record_done(via, "knowledge.delete", entry_id)
+        changed = self._edit(records, change)
+        self.audit.record_done(via, f"{records.action}.delete", record_id)
         return changed
 
-    def add_case(self, case: Case, via: Actor) -> DataFileChanged:
-        def change(doc: CasesFile) -> CasesFile:
-            if any(c.id == case.id for c in doc.cases):
-                raise Conflict(f"case {case.id} exists; delete it first to replace it")
-            return doc.model_copy(update={"cases": [*doc.cases, case]})
-
-        changed = self._edit("cases", load_cases, change)
-        self.audit.record_done(via, "case.create", case.id)
-        return changed
-
-    def delete_case(self, case_id: str, via: Actor) -> DataFileChanged:
-        def change(doc: CasesFile) -> CasesFile:
-            kept = [c for c in doc.cases if c.id != case_id]
-            if len(kept) == len(doc.cases):
-                raise NotFound("no such case")
-            return doc.model_copy(update={"cases": kept})
-
-        changed = self._edit("cases", load_cases, change)
-        self.audit.record_done(via, "case.delete", case_id)
-        return changed
-
-    def _edit(self, name: str, load: Callable[[Path], Any], change: Callable[[Any], Any]) -> DataFileChanged:
+    def _edit(self, records: Records, change: Callable[[Any], Any]) -> DataFileChanged:
+        name = records.file
         with self._guard(name):
             # Read the file in force from disk: another process may have changed it.
-            doc = change(load(self.settings.path(name)))
+            doc = change(records.load(self.settings.path(name)))
             text = yaml.safe_dump(doc.model_dump(mode="json"), allow_unicode=True, sort_keys=False)
             return self._install(name, text.encode("utf-8"))
 
@@ -163,15 +158,19 @@ class KnowledgeService:
                 target.write_bytes(previous)
             self.holder.mark_changed()
             raise
-        return self._changed(name, deps)
-
-    def _changed(self, name: str, deps: Deps) -> DataFileChanged:
-        versions = {
-            "knowledge": deps.knowledge.version,
-            "cases": deps.cases.version,
-            "service_matrix": deps.matrix.version,
-            "taxonomy": deps.taxonomy.version,
-        }
         return DataFileChanged(
-            name=name, version=versions[name], digest=file_digest(self.settings.path(name))
+            name=name, version=_versions(deps)[name], digest=file_digest(self.settings.path(name))
         )
+
+
+def _versions(deps: Deps) -> dict[str, str]:
+    """The version of each data file in force, by name."""
+    return {
+        "service_matrix": deps.matrix.version,
+        "taxonomy": deps.taxonomy.version,
+        "knowledge": deps.knowledge.version,
+        "cases": deps.cases.version,
+        "scoring": deps.scoring.version,
+        "remediation": deps.remediation.version,
+        "lexicon": deps.lexicon.version,
+    }

@@ -1,8 +1,9 @@
-"""HTTP service configuration: API keys and scopes, limits, the job worker pool."""
+"""The doors' shared settings (``VOC_API_*``): API keys with their scopes, limits, the job worker pool."""
 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import ipaddress
 import json
 from dataclasses import dataclass
@@ -119,6 +120,14 @@ def load_keys(settings: ApiSettings) -> dict[str, Principal]:
             sha = entry.sha256 or digest(entry.key or "")
             add(sha, entry.name, list(entry.scopes), entry.rate_per_minute)
     return keys
+
+
+def package_version() -> str:
+    """The installed voc-tracer version (``dev`` in a checkout), as both doors announce it."""
+    try:
+        return importlib.metadata.version("voc-tracer")
+    except importlib.metadata.PackageNotFoundError:
+        return "dev"
 
 
 def is_loopback(host: str | None) -> bool:

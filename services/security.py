@@ -1,4 +1,4 @@
-"""API keys with scopes, local-only mode, and a per-key rate limit."""
+"""Who may call the doors: API keys with scopes, local-only mode, a per-key rate limit, audit names."""
 
 from __future__ import annotations
 
@@ -6,11 +6,16 @@ import math
 import threading
 import time
 
-from api.config import ApiSettings, Principal, Scope, digest, is_loopback, load_keys
-from api.errors import Forbidden, RateLimited, Unauthorized
+from services.config import ApiSettings, Principal, Scope, digest, is_loopback, load_keys
+from services.errors import Forbidden, RateLimited, Unauthorized
 from tools.audit import Actor, Door
 
 LOCAL = "local"
+LOCAL_ONLY_WARNING = (
+    "LOCAL-ONLY MODE: no API keys are configured (VOC_API_KEYS / VOC_API_KEYS_FILE), so every "
+    "caller has every scope and only requests from this machine are served. Configure keys "
+    "before exposing this service."
+)
 # Starlette's and schemathesis' in-process test clients report this instead of an address.
 IN_PROCESS_CLIENT = "testclient"
 

@@ -1,9 +1,4 @@
-"""The bounded worker pool: threads that claim queued batches and run them through the core.
-
-Each claimed batch runs ``run_prepared`` with the job id as its batch id, so its LangGraph
-checkpoint thread is the same on every attempt: a batch interrupted by a crash, a kill or a
-shutdown resumes from its last finished chunk instead of starting over.
-"""
+"""The bounded worker pool: threads that claim queued batches and run them through the core."""
 
 from __future__ import annotations
 
@@ -14,9 +9,9 @@ import threading
 import time
 import uuid
 
-from api.jobs import Job, JobStore
-from api.state import DepsHolder
 from graph.run import open_checkpointer, run_prepared
+from services.holder import DepsHolder
+from services.jobs import Job, JobStore
 
 log = logging.getLogger("voc.api")
 
@@ -47,7 +42,12 @@ def runner_gone(runner: str) -> bool:
 
 
 class JobRunner:
-    """``workers`` threads claiming batches from the job store, plus one housekeeping thread."""
+    """``workers`` threads claiming batches from the job store, plus one housekeeping thread.
+
+    Each claimed batch runs ``run_prepared`` with the job id as its batch id, so its LangGraph checkpoint
+    thread is the same on every attempt: a batch interrupted by a crash, a kill or a shutdown resumes from
+    its last finished chunk instead of starting over.
+    """
 
     HOUSEKEEPING_EVERY = 5.0
 

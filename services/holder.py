@@ -1,5 +1,4 @@
-"""What the app keeps between requests: the current ``Deps`` (rebuilt after a data change) and
-the services built on it."""
+"""The ``Deps`` in force, rebuilt in every process after a data change, and the lock processes share."""
 
 from __future__ import annotations
 
@@ -9,22 +8,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from graph.deps import make_deps
+from services.jobs import JobStore
 from tools.deps import Deps
 from tools.settings import Settings
-
-if TYPE_CHECKING:
-    from api.batches import BatchService
-    from api.config import ApiSettings
-    from api.jobs import JobStore
-    from api.knowledge import KnowledgeService
-    from api.runner import JobRunner
-    from api.security import Auth
-    from tools.audit import AuditLog
 
 log = logging.getLogger("voc.api")
 
@@ -88,19 +77,3 @@ class DepsHolder:
         """After this process changed a data file: tell the others, then rebuild."""
         self._jobs.bump_generation()
         return self.reload()
-
-
-@dataclass
-class Services:
-    """Everything a request handler may need; lives on ``app.state.services``."""
-
-    settings: Settings
-    api: ApiSettings
-    jobs: JobStore
-    holder: DepsHolder
-    runner: JobRunner
-    batches: BatchService
-    knowledge: KnowledgeService
-    auth: Auth
-    audit: AuditLog
-    embedder_ready: bool = False

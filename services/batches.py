@@ -1,8 +1,4 @@
-"""Batches over HTTP: read a submission, enforce the limits, store it masked, report on it.
-
-The analysis itself is the core's (``prepare_batch`` and ``run_prepared``); this module only
-parses, checks, stores and shapes.
-"""
+"""Batches for both doors: parse a submission, check the limits, store it masked, report on it, delete it."""
 
 from __future__ import annotations
 
@@ -15,12 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
-from starlette.requests import Request
 
-from api.config import ApiSettings, Principal
-from api.errors import (
+from graph.run import PreparedBatch, open_checkpointer, prepare_batch, run_prepared
+from graph.run import Progress as OnProgress
+from services.config import ApiSettings, Principal
+from services.errors import (
     AuditUnavailable,
     Busy,
     Conflict,
@@ -30,17 +25,14 @@ from api.errors import (
     NoValidRows,
     RowsOverLimit,
     Unprocessable,
-    UnsupportedMediaType,
     field_errors,
 )
-from api.jobs import Job, JobStore
-from api.models import Accepted, BatchOptions, BatchStatus, Links, ProblemsOut, Progress, ResultsPage
-from api.retention import Retention
-from api.runner import JobRunner
-from api.security import actor_of
-from api.state import DepsHolder
-from graph.run import PreparedBatch, open_checkpointer, prepare_batch, run_prepared
-from graph.run import Progress as OnProgress
+from services.holder import DepsHolder
+from services.jobs import Job, JobStore
+from services.models import Accepted, BatchOptions, BatchStatus, Links, ProblemsOut, Progress, ResultsPage
+from services.retention import Retention
+from services.runner import JobRunner
+from services.security import actor_of
 from tools.audit import Actor, AuditError, AuditLog
 from tools.ingest import RawRow, rows_from_bytes, rows_from_records
 from tools.pii import mask_text
@@ -67,7 +59,7 @@ class Submission:
     source: str | None
 
 
-def _options(raw: Any, where: tuple[str, ...]) -> BatchOptions:
+def parse_options(raw: Any, where: tuple[str, ...] = ("body", "options")) -> BatchOptions:
     try:
         return BatchOptions.model_validate(raw if raw is not None else {})
     except ValidationError as exc:
@@ -101,44 +93,16 @@ def parse_json(body: bytes) -> Submission:
             )
     if not isinstance(records, list) or not records:
         raise Unprocessable('send {"complaints": [...]} with at least one complaint')
-    options = _options(raw_options, ("body", "options"))
+    options = parse_options(raw_options)
     digest = hashlib.sha256(b"json\0" + _canonical({"complaints": records, "options": raw_options or {}}))
     return Submission(rows_from_records(records), options, digest.hexdigest(), options.source)
 
 
-async def read_submission(request: Request) -> Submission:
-    """Read a JSON body or a multipart upload (field ``file``, optional ``options`` as JSON)."""
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype == "multipart/form-data":
-        return await _read_upload(request)
-    if ctype in ("", "application/json") or ctype.endswith("+json"):
-        return await run_in_threadpool(parse_json, await request.body())
-    raise UnsupportedMediaType("send application/json or multipart/form-data with a file field")
-
-
-async def _read_upload(request: Request) -> Submission:
-    form = await request.form(max_files=1, max_fields=4)
-    try:
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise Unprocessable("send the batch as a file field named 'file' (.csv, .jsonl, .json or .xlsx)")
-        name = Path(upload.filename or "").name
-        suffix = Path(name).suffix.lower()
-        if suffix not in UPLOAD_SUFFIXES:
-            raise Unprocessable("unsupported file type; use .csv, .jsonl, .json or .xlsx")
-        data = await upload.read()
-        raw_options = form.get("options")
-        if isinstance(raw_options, UploadFile):
-            raise Unprocessable("options must be a JSON text field, not a file")
-        try:
-            options_doc = json.loads(raw_options) if raw_options else None
-        except (ValueError, RecursionError):
-            raise Unprocessable("the options field is not valid JSON") from None
-    finally:
-        await form.close()
-    options = _options(options_doc, ("body", "options"))
+def parse_file(data: bytes, name: str, options: BatchOptions, options_doc: Any) -> Submission:
+    """An uploaded file (CSV, JSONL, JSON or XLSX; ``name`` ends in one of ``UPLOAD_SUFFIXES``)."""
+    suffix = Path(name).suffix.lower()
     # The file's own name is never echoed (it may name a person); errors call it upload.<type>.
-    rows = await run_in_threadpool(rows_from_bytes, data, f"upload{suffix}")
+    rows = rows_from_bytes(data, f"upload{suffix}")
     digest = hashlib.sha256(
         b"file\0" + suffix.encode() + b"\0" + data + b"\0" + _canonical(options_doc or {})
     )
@@ -167,12 +131,15 @@ def links(batch_id: str) -> Links:
 class BatchService:
     """Accepting, running synchronously, reading back and deleting batches, with an audit trail.
 
-    Every method that stores, hands out or deletes batch data records it in the audit log as
-    ``via`` (the HTTP caller by default; the MCP server passes its own). Changes are recorded
-    after they are made and a failed audit write is logged, not raised: an accepted batch is
-    stored and will run, and a failed answer would only make the caller submit it again. Reads
-    are recorded before the data is handed out, and a read that cannot be recorded is refused
-    (503): nothing is lost by that, and no batch is read without a trace.
+    Every method that stores, hands out or deletes batch data records it in the audit log as ``via`` (the
+    HTTP caller by default; the MCP server passes its own). Changes are recorded after they are made and a
+    failed audit write is logged, not raised: an accepted batch is stored and will run, and a failed
+    answer would only make the caller submit it again. Reads are recorded before the data is handed out,
+    and a read that cannot be recorded is refused (503): nothing is lost by that, and no batch is read
+    without a trace.
+
+    The analysis itself is the core's (``prepare_batch`` and ``run_prepared``); this module only parses,
+    checks, stores and shapes.
     """
 
     def __init__(
@@ -182,14 +149,14 @@ class BatchService:
         jobs: JobStore,
         holder: DepsHolder,
         runner: JobRunner,
-        audit: AuditLog | None = None,
+        audit: AuditLog,
     ) -> None:
         self.settings = settings
         self.api = api
         self.jobs = jobs
         self.holder = holder
         self.runner = runner
-        self.audit = audit or AuditLog(settings.audit_db)
+        self.audit = audit
         self.retention = Retention(settings, self.audit, jobs)
         self._sync_slots = threading.BoundedSemaphore(api.job_workers)
 

@@ -1,18 +1,4 @@
-"""Deleting batches from everywhere they are kept: one batch (``DELETE /v1/batches/{id}``) or every
-batch past an age (``voc purge --older-than DAYS``).
-
-A batch is kept in up to three places: its job row and its result rows in ``VOC_HOME/voc.db``
-(batches accepted over HTTP or MCP), and its LangGraph checkpoint thread (thread id = batch id)
-in the checkpoint database, which holds the masked complaints, their vectors and the
-intermediate results. For a ``voc analyze`` run that thread is the only copy; for a service
-batch it exists while the batch runs and stays if it failed. Deleting a batch removes all of
-them. The audit trail (``audit.db``) keeps its record of the batch, by design.
-
-A batch's age counts from when it was accepted (service batches: the job's ``created_at``) or
-last run (CLI batches: the ledger in ``audit.db``; a thread with no ledger entry, such as one
-left by an interrupted ``/v1/analyze``, is aged by its newest checkpoint's own timestamp).
-Running batches are never deleted: their worker would write them back.
-"""
+"""Deleting batches from everywhere they are kept: one (``DELETE /v1/batches/{id}``), or all past an age."""
 
 from __future__ import annotations
 
@@ -26,8 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from api.jobs import JobStore
 from graph.checkpoints import BatchSaver
+from services.jobs import JobStore
 from tools.audit import Actor, AuditError, AuditLog
 from tools.settings import Settings
 
@@ -141,7 +127,21 @@ class PurgeReport(BaseModel):
 
 
 class Retention:
-    """Deletes batches from the job store and the checkpoint database; keeps the audit trail."""
+    """Deletes batches from the job store and the checkpoint database; keeps the audit trail. One batch for
+    ``DELETE /v1/batches/{id}``, every batch past an age for ``voc purge --older-than DAYS``.
+
+    A batch is kept in up to three places: its job row and its result rows in ``VOC_HOME/voc.db`` (batches
+    accepted over HTTP or MCP), and its LangGraph checkpoint thread (thread id = batch id) in the
+    checkpoint database, which holds the masked complaints, their vectors and the intermediate results.
+    For a ``voc analyze`` run that thread is the only copy; for a service batch it exists while the batch
+    runs and stays if it failed. Deleting a batch removes all of them. The audit trail (``audit.db``)
+    keeps its record of the batch, by design.
+
+    A batch's age counts from when it was accepted (service batches: the job's ``created_at``) or last run
+    (CLI batches: the ledger in ``audit.db``; a thread with no ledger entry, such as one left by an
+    interrupted ``/v1/analyze``, is aged by its newest checkpoint's own timestamp). Running batches are
+    never deleted: their worker would write them back.
+    """
 
     def __init__(self, settings: Settings, audit: AuditLog, jobs: JobStore | None = None) -> None:
         self.settings = settings

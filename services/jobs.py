@@ -1,10 +1,4 @@
-"""The job store: accepted batches, their progress and results, in SQLite (``VOC_HOME/voc.db``).
-
-A batch is written here, masked, before the service answers 202; from then on it is never
-lost. Workers claim queued batches with a conditional update, so several processes can share
-one database; a batch whose worker died (or went silent past its lease) is queued again and
-resumes from its LangGraph checkpoint, which uses the batch id as its thread.
-"""
+"""The job store: accepted batches, their progress and results, in SQLite (``VOC_HOME/voc.db``)."""
 
 from __future__ import annotations
 
@@ -111,7 +105,13 @@ class Job:
 
 
 class JobStore:
-    """All reads and writes of ``voc.db``; one short connection per call, safe across threads."""
+    """All reads and writes of ``voc.db``; one short connection per call, safe across threads.
+
+    A batch is written here, masked, before the service answers 202; from then on it is never lost.
+    Workers claim queued batches with a conditional update, so several processes can share one database; a
+    batch whose worker died (or went silent past its lease) is queued again and resumes from its LangGraph
+    checkpoint, which uses the batch id as its thread.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
