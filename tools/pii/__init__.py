@@ -19,9 +19,8 @@ digits alone (not of how it was written), so two complaints about one card still
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import accumulate
 
 from tools.pii.checksums import (
@@ -33,6 +32,8 @@ from tools.pii.checksums import (
     luhn_valid,
     taiwan_id_valid,
 )
+from tools.pii.found import Found, MaskReport
+from tools.pii.spans import replace_spans, stars, word_start
 
 __all__ = [
     "MaskReport",
@@ -43,49 +44,6 @@ __all__ = [
     "mask_text",
     "taiwan_id_valid",
 ]
-
-
-@dataclass
-class MaskReport:
-    """What a masking pass replaced, by kind (counts only; never the values)."""
-
-    counts: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-
-class _Found:
-    """One masking pass: the report, plus the values found only through their context (a name after
-    "户名", a code after "验证码") so later bare mentions in the same text are masked too. The raw
-    values live only for the pass and never reach the report."""
-
-    def __init__(self) -> None:
-        self.report = MaskReport()
-        self.echoes: dict[str, tuple[str, str]] = {}
-
-    def add(self, kind: str, masked: str, raw: str = "") -> str:
-        """Count one ``kind`` value and return its mask; ``raw`` is remembered for echoes."""
-        self.report.counts[kind] += 1
-        if len(raw) >= 2:
-            self.echoes[raw] = (kind, masked)
-        return masked
-
-    def mask_echoes(self, text: str) -> str:
-        """ "客户张伟来电……张伟称": repeat the masks of context-found values wherever they recur.
-        A code or name written in letters and digits only counts as itself, not inside a longer token
-        or another value's mask (a PIN "8000" stays out of "138****8000")."""
-        for raw in sorted(self.echoes, key=len, reverse=True):
-            if raw not in text:
-                continue
-            kind, masked = self.echoes[raw]
-            pattern = re.escape(raw)
-            if raw[0].isascii():
-                pattern = rf"(?<![0-9A-Za-z*]){pattern}(?![0-9A-Za-z*])"
-            text, n = re.subn(pattern, masked.replace("\\", "\\\\"), text)
-            self.report.counts[kind] += n
-        return text
 
 
 # ── full-width folding ────────────────────────────────────────────────────────
@@ -158,16 +116,12 @@ class _Value:
     uses_prefix: bool
 
 
-def _stars(n: int) -> str:
-    return "*" * max(n, 1)
-
-
 def _mask_id(value: str) -> str:
-    return value[:3] + _stars(len(value) - 7) + value[-4:]
+    return value[:3] + stars(len(value) - 7) + value[-4:]
 
 
 def _mask_card(digits: str) -> str:
-    return digits[:4] + _stars(len(digits) - 8) + digits[-4:]
+    return digits[:4] + stars(len(digits) - 8) + digits[-4:]
 
 
 def _mask_mobile(digits: str) -> str:
@@ -175,7 +129,7 @@ def _mask_mobile(digits: str) -> str:
 
 
 def _mask_landline(area: str, local: str) -> str:
-    return f"{area}-{_stars(len(local) - 2)}{local[-2:]}"
+    return f"{area}-{stars(len(local) - 2)}{local[-2:]}"
 
 
 def _lengths(groups: Sequence[str]) -> tuple[int, ...]:
@@ -218,7 +172,7 @@ def _mobile(groups: Sequence[str], prefix: str) -> str | None:
         return None
     length, first = _INTL_MOBILE[cc]
     if len(digits) == length and digits[0] in first and len(national) <= 3:
-        return f"+{cc} {_stars(length - 4)}{digits[-4:]}"
+        return f"+{cc} {stars(length - 4)}{digits[-4:]}"
     return None
 
 
@@ -362,7 +316,7 @@ def _run_start(text: str, start: int) -> tuple[str, bool]:
     return prefix, free
 
 
-def _mask_runs(text: str, found: _Found) -> str:
+def _mask_runs(text: str, found: Found) -> str:
     pieces: list[str] = []
     last = 0
     for m in _RUN.finditer(text):
@@ -414,10 +368,10 @@ def _mask_permit_value(value: str) -> str:
     """Keep the letter prefix (H, M, CA, A), the last two digits and an old booklet's "(B)"."""
     body, bracket, suffix = value.partition("(")
     head = len(body) - len(body.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
-    return body[:head] + _stars(len(body) - head - 2) + body[-2:] + bracket + suffix
+    return body[:head] + stars(len(body) - head - 2) + body[-2:] + bracket + suffix
 
 
-def _mask_permits(text: str, found: _Found) -> str:
+def _mask_permits(text: str, found: Found) -> str:
     context: list[bool] = []
 
     def about_documents() -> bool:
@@ -447,7 +401,7 @@ def _mask_permits(text: str, found: _Found) -> str:
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 
 
-def _mask_emails(text: str, found: _Found) -> str:
+def _mask_emails(text: str, found: Found) -> str:
     def repl(m: re.Match[str]) -> str:
         local, _, domain = m.group(0).partition("@")
         return found.add("email", local[:1] + "***@" + domain)
@@ -490,23 +444,7 @@ def _secret_value(cue: str, value: str, text: str, value_start: int) -> str | No
     return value
 
 
-def _replace_spans(text: str, spans: Sequence[tuple[int, int, str]]) -> str:
-    """``text`` with each (start, end, replacement) applied; spans are sorted and do not overlap."""
-    if not spans:
-        return text
-    pieces, last = [], 0
-    for start, end, replacement in spans:
-        pieces += [text[last:start], replacement]
-        last = end
-    pieces.append(text[last:])
-    return "".join(pieces)
-
-
-def _word_start(lowered: str, i: int) -> bool:
-    return i == 0 or not ("a" <= lowered[i - 1] <= "z")
-
-
-def _english_secrets(text: str, found: _Found) -> str:
+def _english_secrets(text: str, found: Found) -> str:
     lowered = text.lower()
     if len(lowered) != len(text) or not any(cue in lowered for cue in _SECRET_EN_CUES):
         return text
@@ -514,13 +452,13 @@ def _english_secrets(text: str, found: _Found) -> str:
     for m in _SECRET_EN.finditer(lowered):
         start, end = m.span("value")
         value = _secret_value(text[m.start() : start], text[start:end], text, start)
-        if value is None or not _word_start(lowered, m.start()):
+        if value is None or not word_start(lowered, m.start()):
             continue
         spans.append((start, start + len(value), found.add("secret", "******", value)))
-    return _replace_spans(text, spans)
+    return replace_spans(text, spans)
 
 
-def _mask_secrets(text: str, found: _Found) -> str:
+def _mask_secrets(text: str, found: Found) -> str:
     def repl(m: re.Match[str]) -> str:
         value = _secret_value(m.group("cue"), m.group("value"), text, m.start("value"))
         if value is None:
@@ -624,8 +562,8 @@ _HONORED_NAME = re.compile(
 
 def _mask_name(value: str) -> str:
     if value[:1].isascii():
-        return " ".join(w[0] + _stars(len(w) - 1) for w in value.split(" "))
-    return value[0] + _stars(len(value) - 1)
+        return " ".join(w[0] + stars(len(w) - 1) for w in value.split(" "))
+    return value[0] + stars(len(value) - 1)
 
 
 def _chinese_name_after(text: str, cue: re.Match[str]) -> str | None:
@@ -645,7 +583,7 @@ def _chinese_name_after(text: str, cue: re.Match[str]) -> str | None:
     return None if value in _NOT_NAMES or (weak and value[:2] in _NOT_NAMES) else value
 
 
-def _mask_chinese_names(text: str, found: _Found) -> str:
+def _mask_chinese_names(text: str, found: Found) -> str:
     spans: list[tuple[int, int, str]] = []
     for cue in _NAME_CUE.finditer(text):
         if spans and cue.start() < spans[-1][1]:
@@ -653,24 +591,24 @@ def _mask_chinese_names(text: str, found: _Found) -> str:
         value = _chinese_name_after(text, cue)
         if value is not None:
             spans.append((cue.end(), cue.end() + len(value), found.add("name", _mask_name(value), value)))
-    return _replace_spans(text, spans)
+    return replace_spans(text, spans)
 
 
-def _mask_english_names(text: str, found: _Found) -> str:
+def _mask_english_names(text: str, found: Found) -> str:
     lowered = text.lower()
     if len(lowered) != len(text) or not any(cue in lowered for cue in _NAME_EN_CUES):
         return text
     spans = []
     for cue in _NAME_EN_CUE.finditer(lowered):
         name = _NAME_EN_VALUE.match(text, cue.end())
-        if name is None or not _word_start(lowered, cue.start()) or name.group(0) in _NOT_NAMES:
+        if name is None or not word_start(lowered, cue.start()) or name.group(0) in _NOT_NAMES:
             continue
         value = name.group(0)
         spans.append((name.start(), name.end(), found.add("name", _mask_name(value), value)))
-    return _replace_spans(text, spans)
+    return replace_spans(text, spans)
 
 
-def _mask_honored_names(text: str, found: _Found) -> str:
+def _mask_honored_names(text: str, found: Found) -> str:
     """ "李建国先生", "王芳女士": a full name before an honorific, without any other cue."""
     spans: list[tuple[int, int, str]] = []
     for m in _HONORIFIC.finditer(text):
@@ -685,10 +623,10 @@ def _mask_honored_names(text: str, found: _Found) -> str:
             if _HONORED_NAME.fullmatch(value) and value not in _NOT_NAMES:
                 spans.append((start, end, found.add("name", _mask_name(value), value)))
                 break
-    return _replace_spans(text, spans)
+    return replace_spans(text, spans)
 
 
-def _mask_names(text: str, found: _Found) -> str:
+def _mask_names(text: str, found: Found) -> str:
     text = _mask_chinese_names(text, found)
     if "先生" in text or "女士" in text or "小姐" in text:
         text = _mask_honored_names(text, found)
@@ -702,7 +640,7 @@ _ADDRESS_NO = re.compile(
 )
 
 
-def _mask_addresses(text: str, found: _Found) -> str:
+def _mask_addresses(text: str, found: Found) -> str:
     def repl(m: re.Match[str]) -> str:
         return m.group(1) + found.add("address", "**") + m.group(3)
 
@@ -714,7 +652,7 @@ _HAS_DIGIT = re.compile(r"[0-9]")
 
 def mask(text: str) -> tuple[str, MaskReport]:
     """Replace personal data in ``text``; return the masked text and what was replaced."""
-    found = _Found()
+    found = Found()
     text = _fold_full_width(text)
     # Order matters: e-mails first (a QQ mailbox's local part is a digit run), then secrets (a code
     # is not a phone), then lettered permits, then digit runs, then names (cues may sit next to digits),
