@@ -33,6 +33,7 @@ from tools.pii.checksums import (
     taiwan_id_valid,
 )
 from tools.pii.found import Found, MaskReport
+from tools.pii.fullwidth import fold_full_width
 from tools.pii.spans import replace_spans, stars, word_start
 
 __all__ = [
@@ -44,29 +45,6 @@ __all__ = [
     "mask_text",
     "taiwan_id_valid",
 ]
-
-
-# ── full-width folding ────────────────────────────────────────────────────────
-
-_FULL_WIDTH = re.compile("[\uff01-\uff5e\u3000]")
-# Digits, letters, "＋" and "＠" are folded wherever they are; dashes, brackets, colons and the
-# ideographic space only next to a digit, so "（0755）1234－5678" reads as a number while the
-# complaint's own punctuation ("，", "（测试）") is left as written.
-_FOLD_ALWAYS = {
-    c: c - 0xFEE0 for c in (*range(0xFF10, 0xFF1A), *range(0xFF21, 0xFF3B), *range(0xFF41, 0xFF5B))
-}
-_FOLD_ALWAYS |= {0xFF0B: 0x2B, 0xFF20: 0x40}
-_FOLD_NEAR_DIGIT = re.compile(r"(?<=[0-9])[－（）：\u3000]|[－（）：\u3000](?=[0-9])|（(?=[+＋]?[0-9])")
-_FOLD_PUNCT = {0xFF0D: 0x2D, 0xFF08: 0x28, 0xFF09: 0x29, 0xFF1A: 0x3A, 0x3000: 0x20}
-
-
-def _fold_full_width(text: str) -> str:
-    """Full-width digits and letters to ASCII, so un-normalised callers get the same masking.
-    A no-op on text that went through ``tools.text.normalize`` (NFKC already did it)."""
-    if not _FULL_WIDTH.search(text):
-        return text
-    text = text.translate(_FOLD_ALWAYS)
-    return _FOLD_NEAR_DIGIT.sub(lambda m: m.group(0).translate(_FOLD_PUNCT), text)
 
 
 # ── digit runs: IDs, cards, mobiles, landlines ────────────────────────────────
@@ -653,7 +631,7 @@ _HAS_DIGIT = re.compile(r"[0-9]")
 def mask(text: str) -> tuple[str, MaskReport]:
     """Replace personal data in ``text``; return the masked text and what was replaced."""
     found = Found()
-    text = _fold_full_width(text)
+    text = fold_full_width(text)
     # Order matters: e-mails first (a QQ mailbox's local part is a digit run), then secrets (a code
     # is not a phone), then lettered permits, then digit runs, then names (cues may sit next to digits),
     # and last the echoes of values that were recognised by their context.
