@@ -24,6 +24,7 @@ from tools.pii.checksums import id18_check_char, id18_valid, luhn_valid, taiwan_
 from tools.pii.digit_runs import mask_runs
 from tools.pii.found import Found, MaskReport
 from tools.pii.fullwidth import fold_full_width
+from tools.pii.permits import mask_permits
 from tools.pii.spans import replace_spans, stars, word_start
 
 __all__ = [
@@ -35,57 +36,6 @@ __all__ = [
     "mask_text",
     "taiwan_id_valid",
 ]
-
-
-# ── travel permits ────────────────────────────────────────────────────────────
-
-# 回乡证 H/M + 8 or 10 digits, 往来港澳通行证 C + letter/digit + 7 digits, 台胞证 8 digits (10 with a
-# bracketed letter in old booklets), Taiwan national ID (checksummed). Nine-character letter forms
-# (C12345678, H12345678) look like any product or complaint code, so they are masked only when the
-# text is about documents at all; ids and free fields masked on their own keep such codes.
-_PERMIT = re.compile(
-    r"[A-Z](?<![0-9A-Za-z*][A-Z])"
-    r"(?:(?P<long>(?<=[HM])[0-9]{10}|(?<=C)[A-Z][0-9]{7})|(?P<tw>[12][0-9]{8})|(?P<short>(?<=[HMC])[0-9]{8}))"
-    r"(?![0-9A-Za-z])"
-)
-_PERMIT_CONTEXT = re.compile(r"证|通行|港|澳|台|(?i:permit|passport|travel|document|(?<![a-z])id(?![a-z]))")
-_TW_PERMIT_CUES = ("通行证", "台胞证", "回乡证", "permit", "Permit", "MTP")
-_TW_PERMIT = re.compile(
-    r"((?:台胞证|台湾居民来往大陆通行证|通行证|回乡证|MTP|[Pp]ermit)[^0-9]{0,8}?)"
-    r"(?<![0-9A-Za-z])([0-9]{8}(?:[0-9]{2})?(?:\([A-Z0-9]\))?)(?![0-9A-Za-z])"
-)
-
-
-def _mask_permit_value(value: str) -> str:
-    """Keep the letter prefix (H, M, CA, A), the last two digits and an old booklet's "(B)"."""
-    body, bracket, suffix = value.partition("(")
-    head = len(body) - len(body.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
-    return body[:head] + stars(len(body) - head - 2) + body[-2:] + bracket + suffix
-
-
-def _mask_permits(text: str, found: Found) -> str:
-    context: list[bool] = []
-
-    def about_documents() -> bool:
-        if not context:
-            context.append(_PERMIT_CONTEXT.search(text) is not None)
-        return context[0]
-
-    def letter_form(m: re.Match[str]) -> str:
-        value = m.group(0)
-        if m.group("tw") and not taiwan_id_valid(value):
-            return value
-        if m.group("short") and not about_documents():
-            return value
-        return found.add("travel_permit", _mask_permit_value(value))
-
-    def digit_form(m: re.Match[str]) -> str:
-        return m.group(1) + found.add("travel_permit", _mask_permit_value(m.group(2)), m.group(2))
-
-    text = _PERMIT.sub(letter_form, text)
-    if any(cue in text for cue in _TW_PERMIT_CUES):
-        text = _TW_PERMIT.sub(digit_form, text)
-    return text
 
 
 # ── e-mail, secrets ───────────────────────────────────────────────────────────
@@ -352,7 +302,7 @@ def mask(text: str) -> tuple[str, MaskReport]:
     text = _mask_emails(text, found)
     text = _mask_secrets(text, found)
     if _HAS_DIGIT.search(text):
-        text = _mask_permits(text, found)
+        text = mask_permits(text, found)
         text = mask_runs(text, found)
         text = _mask_addresses(text, found)
     text = _mask_names(text, found)
