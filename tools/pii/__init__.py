@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 
+from tools.pii.addresses import mask_addresses
 from tools.pii.checksums import id18_check_char, id18_valid, luhn_valid, taiwan_id_valid
 from tools.pii.credentials import mask_secrets
 from tools.pii.digit_runs import mask_runs
@@ -39,21 +40,6 @@ __all__ = [
     "taiwan_id_valid",
 ]
 
-
-# ── addresses ─────────────────────────────────────────────────────────────────
-
-_ADDRESS_NO = re.compile(
-    r"([路街道巷弄村区])(?:(?<=[\u4e00-\u9fff][路街道巷弄村])|(?<=[\u4e00-\u9fff]小区))([0-9]{1,5})(号|栋|幢|弄)"
-)
-
-
-def _mask_addresses(text: str, found: Found) -> str:
-    def repl(m: re.Match[str]) -> str:
-        return m.group(1) + found.add("address", "**") + m.group(3)
-
-    return _ADDRESS_NO.sub(repl, text)
-
-
 _HAS_DIGIT = re.compile(r"[0-9]")
 
 
@@ -69,7 +55,7 @@ def mask(text: str) -> tuple[str, MaskReport]:
     if _HAS_DIGIT.search(text):
         text = mask_permits(text, found)
         text = mask_runs(text, found)
-        text = _mask_addresses(text, found)
+        text = mask_addresses(text, found)
     text = mask_names(text, found)
     if found.echoes:
         text = found.mask_echoes(text)
