@@ -1,4 +1,4 @@
-"""Personal-data masking (tools/pii.py) and text normalisation (tools/text.py)."""
+"""Personal-data masking (tools/pii/) and text normalisation (tools/text.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from tests.privacy_helpers import with_id_check, with_luhn
 from tools.pii import id18_valid, luhn_valid, mask, mask_text
 from tools.text import normalize
 
-# Valid numbers to plant, shared with the leak tests (their MOD 11-2 sum is written apart from tools/pii.py).
+# Valid numbers to plant, shared with the leak tests (their MOD 11-2 sum is written apart from tools/pii/).
 id18 = with_id_check
 luhn_complete = with_luhn
 
