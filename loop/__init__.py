@@ -1,0 +1,1 @@
+"""The closed loop: periods, trends and early warning over tracked problems (imports tools.* only)."""
