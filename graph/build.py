@@ -29,6 +29,9 @@ from graph.state import (
     RemediationTask,
     ResultRecord,
 )
+from graph.track import track
+from loop.vectors import embed_cached
+from loop.warehouse import Warehouse
 from tools import injection
 from tools.deps import Deps
 from tools.embeddings import from_bytes, to_bytes
@@ -41,6 +44,7 @@ from tools.schema import (
     Proposal,
     RootCause,
     RunStats,
+    TrackingSummary,
 )
 
 
@@ -64,7 +68,10 @@ def route_chunks(state: BatchState, runtime: Runtime[Deps]) -> list[Send] | Lite
         return "analyze"
     size = runtime.context.settings.chunk_size
     return [
-        Send("attribute_and_trace", ChunkTask(chunk=i // size, complaints=complaints[i : i + size]))
+        Send(
+            "attribute_and_trace",
+            ChunkTask(chunk=i // size, complaints=complaints[i : i + size], track=state.get("track", False)),
+        )
         for i in range(0, len(complaints), size)
     ]
 
@@ -80,7 +87,10 @@ def attribute_and_trace(state: ChunkTask, runtime: Runtime[Deps]) -> ChunkOutput
     # The agents read the text with any instructions aimed at a model blanked out.
     complaints, blanked = injection.for_reading([Complaint.model_validate(c) for c in state["complaints"]])
     t0 = time.perf_counter()
-    vectors = deps.embedder.embed([c.text for c in complaints], kind="query")
+    warehouse = Warehouse(deps.settings.warehouse_db)
+    vectors, read_hashes, reused = embed_cached(
+        deps.embedder, warehouse, [c.text for c in complaints], keep=state.get("track", False)
+    )
     t1 = time.perf_counter()
     log = None
     if deps.llm is not None:
@@ -101,12 +111,16 @@ def attribute_and_trace(state: ChunkTask, runtime: Runtime[Deps]) -> ChunkOutput
             engine_note=log.engine_note(c.id) if log else None,
             flags=[injection.FLAG] if spans else [],
             blanked=[list(span) for span in spans],
+            read_hash=key,
         )
-        for c, rc, at, v, spans in zip(complaints, causes, owners, vectors, blanked, strict=True)
+        for c, rc, at, v, spans, key in zip(
+            complaints, causes, owners, vectors, blanked, read_hashes, strict=True
+        )
     ]
     out = ChunkOutput(
         processed=processed,
         timings={"embed": t1 - t0, "trace": t2 - t1, "attribute": t3 - t2},
+        vectors_reused=reused,
     )
     if log is not None:
         out["llm_usage"] = log.meter.usage()
@@ -169,14 +183,14 @@ def analyze(state: BatchState, runtime: Runtime[Deps]) -> BatchState:
     return update
 
 
-def route_problems(state: BatchState, runtime: Runtime[Deps]) -> list[Send] | Literal["report"]:
+def route_problems(state: BatchState, runtime: Runtime[Deps]) -> list[Send] | Literal["track"]:
     """Fan out one remediation task per top problem at or above the configured priority."""
     limits = runtime.context.scoring.remediation
     cutoff = PRIORITIES.index(limits.min_priority)
     chosen = [p for p in state.get("problems", []) if PRIORITIES.index(p["priority"]) <= cutoff]
     chosen = chosen[: limits.max_proposals]
     if not chosen:
-        return "report"
+        return "track"
     return [
         Send(
             "remediate",
@@ -245,6 +259,7 @@ def report(state: BatchState, runtime: Runtime[Deps]) -> BatchState:
         engine_use=dict(engines),
         versions=deps.versions,
         periods=periods,
+        tracking=TrackingSummary.model_validate(state["tracking"]) if state.get("tracking") else None,
     )
     if deps.llm is not None:
         deps.llm.close(_batch(runtime))
@@ -287,12 +302,14 @@ def build_graph(checkpointer: Any = None) -> Any:
     builder.add_node(attribute_and_trace, input_schema=ChunkTask)
     builder.add_node(analyze)
     builder.add_node(remediate, input_schema=RemediationTask)
+    builder.add_node(track)
     builder.add_node(report)
     builder.add_edge(START, "ingest")
     builder.add_conditional_edges("ingest", route_chunks, ["attribute_and_trace", "analyze"])
     builder.add_edge("attribute_and_trace", "analyze")
-    builder.add_conditional_edges("analyze", route_problems, ["remediate", "report"])
-    builder.add_edge("remediate", "report")
+    builder.add_conditional_edges("analyze", route_problems, ["remediate", "track"])
+    builder.add_edge("remediate", "track")
+    builder.add_edge("track", "report")
     builder.add_edge("report", END)
     return builder.compile(checkpointer=checkpointer)
 

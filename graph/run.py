@@ -29,16 +29,19 @@ from tools.schema import (
 )
 
 Progress = Callable[[str, int, int], None]
-STAGES = ("ingest", "attribute_and_trace", "analyze", "remediate", "report")
+STAGES = ("ingest", "attribute_and_trace", "analyze", "remediate", "track", "report")
 
 
-def batch_id_for(complaints: list[Complaint], deps: Deps) -> str:
+def batch_id_for(complaints: list[Complaint], deps: Deps, track_source: str | None = None) -> str:
     """A deterministic id from the accepted (masked) content and the data versions, so
-    rerunning the same input resumes or reuses its checkpoint instead of starting over."""
+    rerunning the same input resumes or reuses its checkpoint instead of starting over.
+    A tracked run is another batch than an untracked one, and than one tracked under another source."""
     h = hashlib.sha256()
     for c in complaints:
         h.update(c.model_dump_json().encode())
     h.update(json.dumps(deps.versions, sort_keys=True).encode())
+    if track_source is not None:
+        h.update(f"track:{track_source}".encode())
     return "b-" + h.hexdigest()[:16]
 
 
@@ -87,11 +90,20 @@ def run_batch(
     batch_id: str | None = None,
     fresh: bool = False,
     on_progress: Progress | None = None,
+    track: bool | None = None,
+    track_source: str | None = None,
 ) -> BatchResult:
     """Validate, mask and analyse a batch; resume it from its checkpoint if it was interrupted."""
     prepared = prepare_batch(rows, deps)
     return run_prepared(
-        prepared, deps, source=source, batch_id=batch_id, fresh=fresh, on_progress=on_progress
+        prepared,
+        deps,
+        source=source,
+        batch_id=batch_id,
+        fresh=fresh,
+        on_progress=on_progress,
+        track=track,
+        track_source=track_source,
     )
 
 
@@ -103,10 +115,17 @@ def run_prepared(
     batch_id: str | None = None,
     fresh: bool = False,
     on_progress: Progress | None = None,
+    track: bool | None = None,
+    track_source: str | None = None,
 ) -> BatchResult:
-    """Analyse an already prepared batch; with a known ``batch_id`` an interrupted run resumes."""
+    """Analyse an already prepared batch; with a known ``batch_id`` an interrupted run resumes.
+
+    ``track`` (default: ``VOC_TRACK``, on) keeps the batch in the warehouse under ``track_source``
+    (default ``default``): the id a complaint has within its source is its identity over time."""
     complaints, errors = prepared.complaints, prepared.errors
-    batch_id = batch_id or batch_id_for(complaints, deps)
+    tracking = deps.settings.track if track is None else track
+    source_key = (track_source or "default") if tracking else None
+    batch_id = batch_id or batch_id_for(complaints, deps, source_key)
     total = len(complaints)
     config: dict[str, Any] = {
         "configurable": {"thread_id": batch_id},
@@ -135,6 +154,8 @@ def run_prepared(
                     "complaints": [cast(ComplaintRecord, c.model_dump(mode="json")) for c in complaints],
                     "errors": [cast(ErrorRecord, e.model_dump(mode="json")) for e in errors],
                     "timings": {"ingest": prepared.prepare_seconds},
+                    "track": tracking,
+                    "track_source": source_key or "default",
                 }
             )
             for update in graph.stream(

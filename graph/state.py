@@ -61,6 +61,7 @@ class ProcessedRecord(TypedDict):
     engine_note: NotRequired[str | None]
     flags: NotRequired[list[str]]
     blanked: NotRequired[list[list[int]]]  # [start, end] spans of instructions blanked for reading
+    read_hash: NotRequired[str]  # the vector cache's key for the text the agents read (loop/vectors.py)
 
 
 class ResultRecord(TypedDict):
@@ -76,6 +77,7 @@ class ResultRecord(TypedDict):
     severity: dict[str, Any]  # Severity
     priority: Priority
     problem_id: str | None
+    tracked_problem_id: NotRequired[str | None]
     duplicate_of: str | None
     engine: Engine
     engine_note: str | None
@@ -126,6 +128,8 @@ class ProblemRecord(TypedDict):
     period_counts: dict[str, int]
     spike: dict[str, Any] | None  # Spike
     proposal: ProposalRecord | None
+    tracked_id: NotRequired[str | None]
+    trend: NotRequired[dict[str, Any] | None]  # Trend
     summary: str | None
     engine: Engine
 
@@ -161,6 +165,11 @@ class BatchState(TypedDict, total=False):
     # LLM counters (calls, requests, tokens, fallbacks...) summed over parallel tasks.
     llm_usage: Annotated[dict[str, float], add_timings]
     stats: dict[str, Any]  # RunStats
+    # Tracking (loop/): keep the batch in the warehouse under this source, and what it learnt.
+    track: bool
+    track_source: str
+    vectors_reused: Annotated[int, operator.add]  # chunk vectors taken from the cache
+    tracking: dict[str, Any]  # TrackingSummary
 
 
 class ChunkTask(TypedDict):
@@ -168,6 +177,7 @@ class ChunkTask(TypedDict):
 
     chunk: int
     complaints: list[ComplaintRecord]
+    track: NotRequired[bool]  # cache the vectors it computes
 
 
 class ChunkOutput(TypedDict):
@@ -175,6 +185,7 @@ class ChunkOutput(TypedDict):
 
     processed: list[ProcessedRecord]
     timings: dict[str, float]
+    vectors_reused: NotRequired[int]
     llm_usage: NotRequired[dict[str, float]]
 
 

@@ -73,7 +73,9 @@ class FlakyEmbedder:
 
     def __init__(self, inner, fail_on_call: int | None) -> None:
         self.inner = inner
-        self.name = inner.name
+        # A name of its own: vectors the warehouse cached for the real embedder must not answer
+        # for it, or the simulated crash would never come.
+        self.name = f"{inner.name}+flaky"
         self.dim = inner.dim
         self.calls = 0
         self.fail_on_call = fail_on_call

@@ -121,6 +121,9 @@ class ComplaintResult(BaseModel):
     severity: Severity
     priority: Priority = Field(description="P1 (critical) .. P4 (low).")
     problem_id: str | None = Field(None, description="Common problem this complaint belongs to.")
+    tracked_problem_id: str | None = Field(
+        None, description="Tracked problem (TP-0001...) across batches; null when not tracked."
+    )
     duplicate_of: str | None = None
     engine: Engine = "rules"
     engine_note: str | None = Field(
@@ -203,6 +206,58 @@ class Proposal(BaseModel):
     engine: Engine = "rules"
 
 
+TrackStatus = Literal["new", "rising", "steady", "falling", "dormant", "regressed"]
+
+
+class TrendPoint(BaseModel):
+    period: str
+    complaints: int
+
+
+class Trend(BaseModel):
+    """Where a tracked problem stands in the batch's latest period, and its recent series."""
+
+    status: TrackStatus
+    period: str
+    alert: Literal["warning", "alarm"] | None = None
+    series: list[TrendPoint] = Field(description="Up to the last six periods, oldest first.")
+
+
+class TrackedChange(BaseModel):
+    """A tracked problem or root-cause label whose status in the latest period is worth a look."""
+
+    id: str = Field(description="TP-0001... for a problem, the L2 label id for a label.")
+    kind: Literal["problem", "label"]
+    name: str
+    status: TrackStatus
+    period: str
+    complaints: int
+    previous: int = Field(description="Complaints in the period before.")
+    department: str | None = None
+    alert: Literal["warning", "alarm"] | None = None
+    p_value: float | None = None
+
+
+class TrackingSummary(BaseModel):
+    """What the warehouse learnt from this batch ("since last time")."""
+
+    source: str = Field(description="The source the complaints' ids belong to.")
+    period: str = Field(description="The batch's latest period.")
+    periods: list[str]
+    stored: int = Field(description="Complaints of this batch kept or updated in the warehouse.")
+    new_versions: int = Field(description="Complaints sent before with another text (flagged new_version).")
+    vectors_reused: int = Field(
+        0, description="Complaints whose vector came from the cache, not the embedder."
+    )
+    warehouse_complaints: int
+    tracked_problems: int
+    opened: list[str] = Field(default_factory=list, description="Tracked problems this batch opened.")
+    merged: list[list[str]] = Field(default_factory=list, description="[absorbed, into] pairs.")
+    changes: list[TrackedChange] = Field(
+        default_factory=list, description="New, rising, falling and returning problems and labels."
+    )
+
+
 class Problem(BaseModel):
     """A common problem: a cluster of similar negative voices, scored and ranked."""
 
@@ -228,6 +283,8 @@ class Problem(BaseModel):
     period_counts: dict[str, int]
     spike: Spike | None = None
     proposal: Proposal | None = None
+    tracked_id: str | None = Field(None, description="The tracked problem most of its members belong to.")
+    trend: Trend | None = Field(None, description="The tracked problem's status and recent series.")
     summary: str | None = Field(None, description="One-sentence summary (llm engine only).")
     engine: Engine = Field("rules", description="Engine that named the problem; scores are always code.")
 
@@ -285,6 +342,7 @@ class RunStats(BaseModel):
     resumed: bool = Field(False, description="This run continued an interrupted batch from its checkpoint.")
     reused: bool = Field(False, description="The batch had already finished; its stored result was returned.")
     llm: LLMStats | None = Field(None, description="LLM calls, tokens and fallbacks; null on rules.")
+    tracking: TrackingSummary | None = Field(None, description="Since last time; null when not tracked.")
 
 
 class BatchResult(BaseModel):

@@ -69,6 +69,24 @@ class Settings(BaseSettings):
     checkpoint_path: Path | None = Field(
         None, description="Checkpoint database; default VOC_HOME/checkpoints.sqlite."
     )
+    # The warehouse and tracked problems (loop/). Thresholds are cosine similarities in the
+    # tracking space (text vector + label); see README "Tracking problems over time" for how
+    # they were calibrated.
+    track: bool = Field(True, description="Keep analysed batches in the warehouse and track problems.")
+    period: Literal["month", "week", "day"] = Field("month", description="Length of a tracking period.")
+    dormant_after: int = Field(2, ge=1, le=24, description="Periods without complaints before dormant.")
+    track_assign_similarity: float = Field(
+        0.55, gt=0, le=1, description="A complaint this close to a problem's centroid joins it."
+    )
+    track_match_similarity: float = Field(
+        0.5, gt=0, le=1, description="A new cluster this close to a problem's centroid continues it."
+    )
+    track_related_similarity: float = Field(
+        0.4, gt=0, le=1, description="A new problem this close to an old one records it split from it."
+    )
+    track_merge_similarity: float = Field(
+        0.7, gt=0, le=1, description="Two problems whose centroids come this close are merged."
+    )
 
     def path(self, name: str) -> Path:
         """The data file in force: an explicit ``VOC_<NAME>_PATH``, else the copy edited through
@@ -112,6 +130,11 @@ class Settings(BaseSettings):
     @property
     def checkpoint_db(self) -> Path:
         return self.checkpoint_path or self.home / "checkpoints.sqlite"
+
+    @property
+    def warehouse_db(self) -> Path:
+        """The VOC warehouse: tracked complaints, vectors, problems, series, alerts (loop/)."""
+        return self.home / "warehouse.db"
 
     @property
     def audit_db(self) -> Path:

@@ -1,0 +1,135 @@
+"""Series per tracked problem and per root-cause label, rebuilt from the warehouse's complaints, with a
+status and any alert per period (so a resent or deleted batch can never leave a count behind)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+from loop.periods import PeriodLength, period_range
+from loop.trends import Point, TrendRules, assess
+from loop.warehouse import Warehouse
+
+PRIORITY_ORDER = ("P1", "P2", "P3", "P4")
+
+
+@dataclass
+class _Cell:
+    complaints: int = 0
+    customers: set[str] | None = None
+    anonymous: int = 0
+    grades: Counter[str] | None = None
+    priorities: Counter[str] | None = None
+    departments: Counter[str] | None = None
+
+    def add(self, customer: str | None, grade: str, priority: str, department: str | None) -> None:
+        self.complaints += 1
+        if customer:
+            (self.customers if self.customers is not None else self._init()).add(customer)
+        else:
+            self.anonymous += 1  # no id: each complaint counts as its own customer
+        self.grades = self.grades or Counter()
+        self.priorities = self.priorities or Counter()
+        self.departments = self.departments or Counter()
+        self.grades[grade] += 1
+        self.priorities[priority] += 1
+        if department:
+            self.departments[department] += 1
+
+    def _init(self) -> set[str]:
+        self.customers = set()
+        return self.customers
+
+    def row(self) -> tuple[int, int, str, str | None, str | None]:
+        customers = len(self.customers or ()) + self.anonymous
+        grades = dict(sorted((self.grades or Counter()).items()))
+        pri = self.priorities or Counter()
+        # The most frequent priority; a tie goes to the more urgent one.
+        priority = min(pri, key=lambda p: (-pri[p], PRIORITY_ORDER.index(p))) if pri else None
+        dep = self.departments or Counter()
+        department = min(dep, key=lambda d: (-dep[d], d)) if dep else None
+        return self.complaints, customers, json.dumps(grades, ensure_ascii=False), priority, department
+
+
+def rebuild(conn: sqlite3.Connection, length: PeriodLength, rules: TrendRules) -> None:
+    """Recompute every series, status and alert from the complaints the warehouse holds."""
+    conn.execute("DELETE FROM series")
+    conn.execute("DELETE FROM alerts")
+    bounds = conn.execute("SELECT MIN(period), MAX(period) FROM complaints").fetchone()
+    if bounds[0] is None:
+        return
+    periods = period_range(bounds[0], bounds[1], length)
+    totals = dict(conn.execute("SELECT period, COUNT(*) FROM complaints GROUP BY period").fetchall())
+    exposures = dict(conn.execute("SELECT period, exposure FROM periods").fetchall())
+    cells: dict[tuple[str, str], dict[str, _Cell]] = defaultdict(lambda: defaultdict(_Cell))
+    rows = conn.execute(
+        "SELECT tracked_id, l2, negative, period, customer_hash, grade, priority, department FROM complaints"
+    )
+    for tracked, l2, negative, period, customer, grade, priority, department in rows:
+        if tracked:
+            cells[("problem", tracked)][period].add(customer, grade, priority, department)
+        if negative and l2:
+            cells[("label", l2)][period].add(customer, grade, priority, department)
+    series_rows = []
+    alert_rows = []
+    for (subject, key), by_period in sorted(cells.items()):
+        first = min(by_period)
+        span = periods[periods.index(first) :]
+        points = [
+            Point(period=p, count=by_period[p].complaints if p in by_period else 0, exposure=exposures.get(p))
+            for p in span
+        ]
+        for st in assess(points, rules):
+            cell = by_period.get(st.period, _Cell())
+            complaints, customers, grades, priority, department = cell.row()
+            total = totals.get(st.period, 0)
+            share = round(complaints / total, 4) if total else 0.0
+            series_rows.append(
+                (
+                    subject,
+                    key,
+                    st.period,
+                    complaints,
+                    customers,
+                    share,
+                    grades,
+                    priority,
+                    department,
+                    st.status,
+                )
+            )
+            if st.alert is not None:
+                a = st.alert
+                alert_rows.append(
+                    (
+                        f"AL-{key}-{st.period}",
+                        key if subject == "problem" else None,
+                        key if subject == "label" else None,
+                        st.period,
+                        a.level,
+                        a.observed,
+                        a.expected,
+                        a.limit,
+                        a.p_value,
+                        a.kind,
+                        a.basis,
+                    )
+                )
+    conn.executemany(
+        "INSERT INTO series (subject, key, period, complaints, customers, share, grade_mix, priority, "
+        "department, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        series_rows,
+    )
+    conn.executemany(
+        'INSERT INTO alerts (id, problem_id, label, period, level, observed, expected, "limit", p_value, '
+        "kind, basis) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        alert_rows,
+    )
+
+
+def refresh(warehouse: Warehouse, length: PeriodLength, rules: TrendRules) -> None:
+    """Rebuild after a change outside a batch (an exposure recorded, a batch deleted or purged)."""
+    with warehouse.connect() as conn:
+        rebuild(conn, length, rules)

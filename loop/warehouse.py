@@ -1,0 +1,355 @@
+"""The VOC warehouse (``VOC_HOME/warehouse.db``): every tracked complaint, the vector cache, tracked
+problems, their series, statuses, alerts, lineage and period exposures."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS vectors (
+    embedder TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (embedder, text_hash)
+);
+CREATE TABLE IF NOT EXISTS complaints (
+    source TEXT NOT NULL,
+    id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    text_hash TEXT NOT NULL,
+    text TEXT NOT NULL,
+    period TEXT NOT NULL,
+    received_at TEXT,
+    negative INTEGER NOT NULL,
+    dimension TEXT,
+    l2 TEXT,
+    l3 TEXT,
+    department_id TEXT,
+    department TEXT,
+    grade TEXT NOT NULL,
+    priority TEXT NOT NULL,
+    severity REAL NOT NULL,
+    customer_hash TEXT,
+    batch_id TEXT NOT NULL,
+    tracked_id TEXT,
+    embedder TEXT NOT NULL,
+    read_hash TEXT NOT NULL,
+    flags TEXT NOT NULL DEFAULT '[]',
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (source, id)
+);
+CREATE INDEX IF NOT EXISTS complaints_period ON complaints(period);
+CREATE INDEX IF NOT EXISTS complaints_tracked ON complaints(tracked_id, period);
+CREATE INDEX IF NOT EXISTS complaints_batch ON complaints(batch_id);
+CREATE TABLE IF NOT EXISTS versions (
+    source TEXT NOT NULL,
+    id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    text_hash TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
+    seen_at TEXT NOT NULL,
+    PRIMARY KEY (source, id, version)
+);
+CREATE TABLE IF NOT EXISTS problems (
+    id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    l2 TEXT,
+    dimension TEXT,
+    department_id TEXT,
+    department TEXT,
+    first_period TEXT NOT NULL,
+    centroid_sum BLOB NOT NULL,
+    n INTEGER NOT NULL,
+    merged_into TEXT,
+    created_batch TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lineage (
+    problem_id TEXT NOT NULL,
+    related_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    period TEXT NOT NULL,
+    similarity REAL NOT NULL,
+    PRIMARY KEY (problem_id, related_id, kind)
+);
+CREATE TABLE IF NOT EXISTS series (
+    subject TEXT NOT NULL,
+    key TEXT NOT NULL,
+    period TEXT NOT NULL,
+    complaints INTEGER NOT NULL,
+    customers INTEGER NOT NULL,
+    share REAL NOT NULL,
+    grade_mix TEXT NOT NULL,
+    priority TEXT,
+    department TEXT,
+    status TEXT,
+    PRIMARY KEY (subject, key, period)
+);
+CREATE TABLE IF NOT EXISTS alerts (
+    id TEXT PRIMARY KEY,
+    problem_id TEXT,
+    label TEXT,
+    period TEXT NOT NULL,
+    level TEXT NOT NULL,
+    observed INTEGER NOT NULL,
+    expected REAL NOT NULL,
+    "limit" REAL NOT NULL,
+    p_value REAL NOT NULL,
+    kind TEXT NOT NULL,
+    basis TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alerts_period ON alerts(period);
+CREATE TABLE IF NOT EXISTS periods (period TEXT PRIMARY KEY, exposure REAL NOT NULL);
+"""
+
+
+def text_hash(text: str) -> str:
+    """The key a text's vector is cached under (with the embedder's name)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredComplaint:
+    """A complaint as the warehouse keeps it (masked text only)."""
+
+    source: str
+    id: str
+    version: int
+    text_hash: str
+    text: str
+    period: str
+    received_at: str | None
+    negative: bool
+    dimension: str | None
+    l2: str | None
+    l3: str | None
+    department_id: str | None
+    department: str | None
+    grade: str
+    priority: str
+    severity: float
+    customer_hash: str | None
+    batch_id: str
+    tracked_id: str | None
+    embedder: str  # the vector is in the cache under (embedder, read_hash)
+    read_hash: str
+    flags: list[str]
+
+
+_COMPLAINT_COLUMNS = (
+    "source, id, version, text_hash, text, period, received_at, negative, dimension, l2, l3, "
+    "department_id, department, grade, priority, severity, customer_hash, batch_id, tracked_id, "
+    "embedder, read_hash, flags"
+)
+
+
+def _complaint(row: sqlite3.Row) -> StoredComplaint:
+    return StoredComplaint(
+        source=row["source"],
+        id=row["id"],
+        version=row["version"],
+        text_hash=row["text_hash"],
+        text=row["text"],
+        period=row["period"],
+        received_at=row["received_at"],
+        negative=bool(row["negative"]),
+        dimension=row["dimension"],
+        l2=row["l2"],
+        l3=row["l3"],
+        department_id=row["department_id"],
+        department=row["department"],
+        grade=row["grade"],
+        priority=row["priority"],
+        severity=row["severity"],
+        customer_hash=row["customer_hash"],
+        batch_id=row["batch_id"],
+        tracked_id=row["tracked_id"],
+        embedder=row["embedder"],
+        read_hash=row["read_hash"],
+        flags=json.loads(row["flags"]),
+    )
+
+
+class Warehouse:
+    """One SQLite file shared by every process using this ``VOC_HOME`` (WAL, short transactions)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), timeout=30)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(SCHEMA)  # commits on its own
+        finally:
+            conn.close()
+
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection in one transaction: committed on success, rolled back on error."""
+        conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    # ── the vector cache ──────────────────────────────────────────────────────────────────────
+
+    def cached_vectors(self, embedder: str, hashes: Iterable[str]) -> dict[str, np.ndarray]:
+        """Vectors already computed by ``embedder`` for these text hashes."""
+        wanted = list(dict.fromkeys(hashes))
+        out: dict[str, np.ndarray] = {}
+        if not wanted or not self.path.exists():
+            return out
+        conn = sqlite3.connect(str(self.path), timeout=30)
+        try:
+            for i in range(0, len(wanted), 500):
+                part = wanted[i : i + 500]
+                marks = ",".join("?" * len(part))
+                rows = conn.execute(
+                    f"SELECT text_hash, vector FROM vectors WHERE embedder = ? AND text_hash IN ({marks})",
+                    [embedder, *part],
+                )
+                for h, blob in rows:
+                    out[h] = np.frombuffer(blob, dtype=np.float32)
+        finally:
+            conn.close()
+        return out
+
+    def cache_vectors(self, embedder: str, vectors: dict[str, np.ndarray]) -> None:
+        if not vectors:
+            return
+        with self.connect() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO vectors (embedder, text_hash, vector) VALUES (?, ?, ?)",
+                [(embedder, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in vectors.items()],
+            )
+
+    # ── identities ────────────────────────────────────────────────────────────────────────────
+
+    def customer_salt(self, conn: sqlite3.Connection) -> bytes:
+        """A secret of this warehouse: customer ids are kept only as keyed hashes."""
+        row = conn.execute("SELECT value FROM meta WHERE key = 'customer_salt'").fetchone()
+        if row:
+            return bytes.fromhex(row["value"])
+        salt = secrets.token_bytes(16)
+        conn.execute("INSERT INTO meta (key, value) VALUES ('customer_salt', ?)", (salt.hex(),))
+        return salt
+
+    def label_columns(self, conn: sqlite3.Connection, labels: Iterable[str]) -> tuple[str, ...]:
+        """The tracking space's label columns: those seen before in their order, new ones appended,
+        so a centroid stored last year still lines up after the taxonomy grows."""
+        row = conn.execute("SELECT value FROM meta WHERE key = 'label_columns'").fetchone()
+        known: list[str] = json.loads(row["value"]) if row else []
+        added = [lab for lab in labels if lab not in set(known)]
+        if added or not row:
+            known += added
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('label_columns', ?)",
+                (json.dumps(known, ensure_ascii=False),),
+            )
+        return tuple(known)
+
+    # ── complaints ────────────────────────────────────────────────────────────────────────────
+
+    def stored(self, conn: sqlite3.Connection, source: str, ids: list[str]) -> dict[str, StoredComplaint]:
+        out: dict[str, StoredComplaint] = {}
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            for row in conn.execute(
+                f"SELECT {_COMPLAINT_COLUMNS} FROM complaints WHERE source = ? AND id IN ({marks})",
+                [source, *part],
+            ):
+                out[row["id"]] = _complaint(row)
+        return out
+
+    def put(self, conn: sqlite3.Connection, c: StoredComplaint) -> None:
+        now = datetime.now(UTC).isoformat()
+        conn.execute(
+            f"INSERT OR REPLACE INTO complaints ({_COMPLAINT_COLUMNS}, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                c.source,
+                c.id,
+                c.version,
+                c.text_hash,
+                c.text,
+                c.period,
+                c.received_at,
+                int(c.negative),
+                c.dimension,
+                c.l2,
+                c.l3,
+                c.department_id,
+                c.department,
+                c.grade,
+                c.priority,
+                c.severity,
+                c.customer_hash,
+                c.batch_id,
+                c.tracked_id,
+                c.embedder,
+                c.read_hash,
+                json.dumps(c.flags),
+                now,
+            ),
+        )
+        conn.execute(
+            "INSERT OR IGNORE INTO versions (source, id, version, text_hash, batch_id, seen_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (c.source, c.id, c.version, c.text_hash, c.batch_id, now),
+        )
+
+    def members(self, conn: sqlite3.Connection, tracked_id: str) -> list[StoredComplaint]:
+        rows = conn.execute(
+            f"SELECT {_COMPLAINT_COLUMNS} FROM complaints WHERE tracked_id = ? ORDER BY period, source, id",
+            (tracked_id,),
+        )
+        return [_complaint(r) for r in rows]
+
+    def counts(self, conn: sqlite3.Connection) -> dict[str, Any]:
+        one = conn.execute(
+            "SELECT COUNT(*) AS complaints, COUNT(DISTINCT batch_id) AS batches, "
+            "MIN(period) AS first, MAX(period) AS last FROM complaints"
+        ).fetchone()
+        problems = conn.execute("SELECT COUNT(*) FROM problems WHERE merged_into IS NULL").fetchone()[0]
+        return {**dict(one), "problems": problems}
+
+    def delete_batch(self, batch_id: str) -> int:
+        """Forget the complaints last stored by ``batch_id``; the caller rebuilds the series."""
+        with self.connect() as conn:
+            n = conn.execute("DELETE FROM complaints WHERE batch_id = ?", (batch_id,)).rowcount
+            conn.execute("DELETE FROM versions WHERE batch_id = ?", (batch_id,))
+            return int(n)
+
+    # ── period exposure ───────────────────────────────────────────────────────────────────────
+
+    def set_exposure(self, period: str, exposure: float) -> None:
+        with self.connect() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO periods (period, exposure) VALUES (?, ?)", (period, exposure)
+            )
+
+    def exposures(self, conn: sqlite3.Connection) -> dict[str, float]:
+        return {r["period"]: r["exposure"] for r in conn.execute("SELECT period, exposure FROM periods")}
