@@ -166,9 +166,10 @@ def generate(
 ) -> History:
     """A seeded history of ``months`` periods from ``start``.
 
-    ``per_month`` scales every theme (mean = per_month x share x shape), so a month holds about
-    ``per_month`` complaints, more while the rising theme grows. Each month draws from its own
-    seeded stream: a longer history starts with exactly the rows of a shorter one.
+    ``per_month`` scales every theme (mean = per_month x share x shape): the first months hold
+    about ``per_month`` complaints, and the rising theme adds to that (month 8 about 1.4 times
+    as many, month 12 about 1.9; 12 x 5,000 gives about 75,000 rows). Each month draws from its
+    own seeded stream, so a longer history starts with exactly the rows of a shorter one.
     """
     if months < 1 or per_month < 1:
         raise ValueError("months and per_month must be at least 1")
