@@ -34,10 +34,19 @@ def eval_cmd(
             "and look-alikes that must be kept (order numbers, amounts, timestamps). No models needed.",
         ),
     ] = False,
+    tracking: Annotated[
+        bool,
+        typer.Option(
+            "--tracking",
+            help="Show how the tracking thresholds (VOC_TRACK_*_SIMILARITY) fare on the planted themes: "
+            "how often a complaint or a new month's cluster would join its own problem, or a wrong one.",
+        ),
+    ] = False,
 ) -> None:
     """Score the agents against a labelled dataset: accuracy, macro-F1, ARI, top problem, spike.
 
     With --pii, score the masking of personal data instead (recall, false-positive rate, per kind).
+    With --tracking, calibrate the thresholds that keep tracked problems' ids stable.
 
     Examples:
 
@@ -54,6 +63,9 @@ def eval_cmd(
         out = out or Path("voc-pii.json")
         console.print(render_table(run(out)))
         console.print(f"Report with every miss: [bold]{out}[/]")
+        return
+    if tracking:
+        _tracking(home, out)
         return
     out = out or Path("voc-eval.json")
     if split not in ("dev", "holdout", "all"):
@@ -104,6 +116,30 @@ def eval_cmd(
     console.print(f"Report with every mismatch: [bold]{out}[/]")
 
 
+def _tracking(home: Path | None, out: Path | None) -> None:
+    from evals.tracking import calibrate_tracking
+
+    deps = load_deps(build_settings(home))
+    with console.status("Analysing the eval set and splitting its themes…"):
+        report = calibrate_tracking(deps)
+    for title, rows in (
+        ("A complaint joins a problem (assign)", report.assign),
+        ("A cluster continues a problem (match)", report.match),
+    ):
+        table = Table(title=f"{title} · {report.voices} voices, {report.themes} themes", title_justify="left")
+        for col in ("Threshold", "Joins its own", "Joins a wrong one"):
+            table.add_column(col, justify="right")
+        for r in rows:
+            table.add_row(f"{r.threshold:.2f}", f"{r.joins_own:.1%}", f"{r.joins_wrong:.1%}")
+        console.print(table)
+    console.print(
+        f"Largest similarity between two themes' centroids: {report.max_between_themes:.3f} "
+        f"(merge and related must stay above it). In force: {report.settings}"
+    )
+    if out:
+        out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
+
+
 @app.command()
 def bench(
     n: Annotated[int, typer.Option("--n", min=1, help="How many complaints to generate and analyse.")] = 1000,
@@ -112,18 +148,34 @@ def bench(
     ] = 1000,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the numbers as JSON.")] = None,
     peer: Annotated[bool, typer.Option("--peer", help="Compare clustering with BERTopic instead.")] = False,
+    history: Annotated[
+        bool, typer.Option("--history", help="Add generated months one by one to a fresh warehouse instead.")
+    ] = False,
+    months: Annotated[int, typer.Option("--months", min=2, help="With --history: how many months.")] = 12,
+    per_month: Annotated[
+        int, typer.Option("--per-month", min=10, help="With --history: complaints per month (about).")
+    ] = 5000,
     home: HomeOpt = None,
 ) -> None:
     """Measure throughput end to end against the embedding-only floor, stage times and peak RSS.
 
     With --peer, instead compare our clustering with BERTopic on the same embeddings of the
     eval dataset (ARI against its planted themes, and wall time); `make bench-peer` installs it.
+
+    With --history, generate MONTHS months of complaints (steady, rising, stopping, appearing and
+    returning problems over seasonal noise) and add them month by month to a warehouse in a
+    temporary home: time per month (it should not grow with history), the time to re-analyse a
+    month already seen against its first run, the warehouse's size, how long `voc problems` takes,
+    and how steadily each planted problem kept its tracked id.
     """
     from evals.bench import run_bench
 
     deps = load_deps(build_settings(home))
     if peer:
         _peer(deps, out)
+        return
+    if history:
+        _history(deps, months, per_month, out)
         return
     with console.status(f"Analysing {n} generated complaints…"):
         report = run_bench(deps, n, embed_sample=embed_sample)
@@ -145,6 +197,51 @@ def bench(
     table.add_row("checkpoint database", f"{report.checkpoint_mb:.1f} MB")
     table.add_row("machine", f"{report.cpus} CPUs · load {report.load_average}")
     console.print(table)
+    if out:
+        out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
+
+
+def _history(deps: Deps, months: int, per_month: int, out: Path | None) -> None:
+    from evals.history_bench import MonthRun, run_history_bench
+
+    table = Table(title=f"History bench · {months} months × about {per_month}", title_justify="left")
+    for col in ("Month", "Complaints", "Seconds", "Embed s", "Track s", "Warehouse MB", "Tracked problems"):
+        table.add_column(col, justify="left" if col == "Month" else "right")
+
+    def on_month(run: MonthRun) -> None:
+        err.print(f"  {run.period}: {run.complaints} complaints in {run.seconds:.1f} s")
+        table.add_row(
+            run.period,
+            str(run.complaints),
+            f"{run.seconds:.1f}",
+            f"{run.embed_seconds:.1f}",
+            f"{run.track_seconds:.2f}",
+            f"{run.warehouse_mb:.1f}",
+            str(run.tracked_problems),
+        )
+
+    report = run_history_bench(deps, months, per_month, on_month=on_month)
+    console.print(table)
+    console.print(
+        f"Re-analysing {report.rerun_period} (every vector cached): {report.rerun_seconds:.1f} s, "
+        f"{report.rerun_speedup:.1f}x faster than its first run"
+    )
+    console.print(
+        f"voc problems: {report.problems_latency_ms:.0f} ms for {report.tracked_problems} problems · "
+        f"voc alerts: {report.alerts_latency_ms:.0f} ms · warehouse {report.warehouse_mb:.1f} MB"
+    )
+    stab = Table(title="Planted problems and their tracked ids", title_justify="left")
+    for col in ("Theme", "Complaints", "Main id", "Share in main id", "Months on main id"):
+        stab.add_column(col, justify="left" if col in ("Theme", "Main id") else "right")
+    for s in report.stability:
+        stab.add_row(
+            s.theme,
+            str(s.complaints),
+            s.main_problem or "-",
+            f"{s.share_in_main:.0%}",
+            f"{s.months_on_main}/{s.months_present}",
+        )
+    console.print(stab)
     if out:
         out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
 

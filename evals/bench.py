@@ -101,7 +101,8 @@ def run_bench(deps: Deps, n: int, seed: int = 7, embed_sample: int = 1000) -> Be
     before = _embed_seconds(deps, sample[:half])
     with tempfile.TemporaryDirectory(prefix="voc-bench-") as tmp:
         ckpt = Path(tmp) / "checkpoints.sqlite"
-        settings = deps.settings.model_copy(update={"checkpoint_path": ckpt})
+        # A home of its own: the bench must not add its generated complaints to the warehouse.
+        settings = deps.settings.model_copy(update={"checkpoint_path": ckpt, "home": Path(tmp)})
         run_deps = dataclasses.replace(deps, settings=settings)
         t0 = time.perf_counter()
         result = run_batch(rows, run_deps, source=f"bench:{n}", fresh=True)

@@ -213,19 +213,20 @@ class Tracker:
                 if old.text_hash != text_key:
                     versions[it.id] = old.version + 1
                     outcome.new_versions.append(it.id)
+                if old.text_hash == text_key and old.negative == it.negative:
+                    # The same complaint sent again keeps what it had (its problem, through any
+                    # merge since, or none), so a resent export changes no count.
+                    keep[it.id] = self._alive(problems, old.tracked_id) if old.tracked_id else None
+                    continue
                 if old.tracked_id and old.tracked_id in problems:
                     self._leave(conn, problems[old.tracked_id], old)
-                if old.text_hash == text_key and old.tracked_id and it.negative:
-                    # The same complaint sent again keeps its problem (resolved through merges).
-                    keep[it.id] = self._alive(problems, old.tracked_id)
-                    continue
             if it.negative:
                 pending.append(i)
         assigned = dict(keep)
         assigned.update(self._assign(items, vectors, pending, problems, period, batch_id, outcome))
         for i, it in enumerate(items):
             tp = assigned.get(it.id)
-            if tp is not None:
+            if tp is not None and it.id not in keep:
                 p = problems[tp]
                 p.total = p.total + vectors[i]
                 p.n += 1
