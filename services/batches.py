@@ -381,7 +381,8 @@ class BatchService:
     # -- deleting ----------------------------------------------------------------------------
 
     def delete(self, batch_id: str, who: Principal, via: Actor | None = None) -> None:
-        """Delete a batch (its owner, or admin): the job, its results and its checkpoint thread.
+        """Delete a batch (its owner, or admin): the job, its results, its checkpoint thread and its
+        complaints in the warehouse (whose series, statuses and alerts are then rebuilt without them).
 
         A running batch is refused (409): its worker would write it back. The audit trail keeps
         the batch's entries, this one included.
@@ -392,7 +393,11 @@ class BatchService:
             if self.jobs.get(job.id) is None:
                 raise NotFound("no such batch")  # deleted by another request meanwhile
             raise Conflict("the batch is running; delete it once it is done or failed")
-        results, checkpoint_rows = removed
         self.audit.record_done(
-            via or actor_of(who), "batch.delete", job.id, results=results, checkpoint_rows=checkpoint_rows
+            via or actor_of(who),
+            "batch.delete",
+            job.id,
+            results=removed.results,
+            checkpoint_rows=removed.checkpoint_rows,
+            warehouse_complaints=removed.warehouse,
         )
