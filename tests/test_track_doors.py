@@ -9,11 +9,20 @@ warehouse starts empty), the real CLI, app and MCP server.
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from api.app import create_app
 from graph.run import run_batch
+from services.config import ApiSettings
+from services.jobs import SCHEMA, JobStore
+from tests.api_helpers import KEYS, RW_KEY, auth, wait_done
 from tools.deps import Deps
 from tools.ingest import rows_from_records
 from tools.report import render
@@ -27,6 +36,32 @@ APP_WORDS = ("闪退", "启动页", "打不开", "进不去", "白屏", "崩")
 def home_deps(deps: Deps, home: Path) -> Deps:
     """The session's dependencies with their state (checkpoints, job store, warehouse) under ``home``."""
     return dataclasses.replace(deps, settings=deps.settings.model_copy(update={"home": home}))
+
+
+def sql(path: Path, query: str, *args: Any) -> list[tuple]:
+    with sqlite3.connect(path) as db:
+        return db.execute(query, args).fetchall()
+
+
+def kept(home: Path) -> dict[tuple[str, str], str]:
+    """The warehouse's complaints: (source, id) -> the batch that last stored it."""
+    path = home / "warehouse.db"
+    if not path.exists():
+        return {}
+    return {(s, i): b for s, i, b in sql(path, "SELECT source, id, batch_id FROM complaints")}
+
+
+def series_consistent(home: Path) -> bool:
+    """Every series (tracked problems', root-cause labels') adds up to the complaints the warehouse holds."""
+    path = home / "warehouse.db"
+    counted = sql(path, "SELECT subject, key, sum(complaints) FROM series GROUP BY subject, key")
+    held = sql(
+        path,
+        "SELECT 'problem', tracked_id, count(*) FROM complaints"
+        " WHERE tracked_id IS NOT NULL GROUP BY tracked_id UNION ALL"
+        " SELECT 'label', l2, count(*) FROM complaints WHERE negative AND l2 IS NOT NULL GROUP BY l2",
+    )
+    return {(s, k): n for s, k, n in counted if n} == {(s, k): n for s, k, n in held}
 
 
 def records(sample_records: list[dict], n: int, tag: str, month: str = "2026-09") -> list[dict]:
@@ -81,3 +116,78 @@ def test_the_report_says_what_rose_since_last_time(
     )
     html = render(second, "html")
     assert "自上期以来 Since last time" in html and top.id in html
+
+
+# -- HTTP ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def http(deps: Deps, tmp_path: Path) -> Iterator[tuple[TestClient, Path]]:
+    home = tmp_path / "home"
+    api = ApiSettings(keys=KEYS, job_workers=1, sync_max_complaints=5, rate_per_minute=0)
+    with TestClient(create_app(deps=home_deps(deps, home), api_settings=api), client=REMOTE) as c:
+        yield c, home
+
+
+def test_http_batches_are_kept_unless_track_is_false_and_delete_takes_them_out(
+    http: tuple[TestClient, Path], sample_records: list[dict]
+) -> None:
+    client, home = http
+    rw = auth(RW_KEY)
+
+    def submit(tag: str, start: int, options: dict | None = None) -> str:
+        body: dict[str, Any] = {"complaints": records(sample_records[start:], 5, tag)}
+        if options is not None:
+            body["options"] = options
+        r = client.post("/v1/batches", json=body, headers=rw)
+        assert r.status_code == 202, r.text
+        assert wait_done(client.get, r.json()["batch_id"], rw)["status"] == "done"
+        return str(r.json()["batch_id"])
+
+    default = submit("plain", 40)
+    untracked = submit("off", 45, {"track": False, "source": "crm"})
+    crm = submit("crm", 50, {"source": "crm"})
+    assert kept(home) == {
+        **{("default", f"plain-{i}"): default for i in range(1, 6)},
+        **{("crm", f"crm-{i}"): crm for i in range(1, 6)},
+    }
+    assert client.get(f"/v1/batches/{untracked}", headers=rw).json()["stats"]["tracking"] is None
+    assert client.get(f"/v1/batches/{crm}", headers=rw).json()["stats"]["tracking"]["source"] == "crm"
+    assert "本批未纳入跟踪" in client.get(f"/v1/batches/{untracked}/report?format=md", headers=rw).text
+    assert [r[0] for r in sql(home / "voc.db", "SELECT track FROM jobs ORDER BY created_at")] == [1, 0, 1]
+    # The synchronous door keeps nothing, whatever the options say.
+    body = {"complaints": records(sample_records[40:], 3, "sync"), "options": {"track": True}}
+    assert client.post("/v1/analyze", json=body, headers=rw).status_code == 200
+    assert not any(i.startswith("sync-") for _, i in kept(home))
+    bad = client.post("/v1/batches", json={**body, "options": {"track": "maybe"}}, headers=rw)
+    assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["loc"] == "body.options.track"
+
+    def vectors() -> int:
+        return int(sql(home / "warehouse.db", "SELECT count(*) FROM vectors")[0][0])
+
+    assert vectors() == 10  # each tracked text once; the untracked batch cached none
+    negative = "SELECT count(*) FROM complaints WHERE batch_id = ? AND negative AND l2 IS NOT NULL"
+    assert sql(home / "warehouse.db", negative, default)[0][0] > 0  # its labels' series count them
+    assert series_consistent(home)
+    assert client.delete(f"/v1/batches/{default}", headers=rw).status_code == 204
+    assert set(kept(home)) == {("crm", f"crm-{i}") for i in range(1, 6)}
+    assert series_consistent(home) and vectors() == 5
+    assert sql(home / "warehouse.db", "SELECT count(*) FROM versions WHERE batch_id = ?", default) == [(0,)]
+
+
+def test_an_older_job_store_gains_the_track_columns(tmp_path: Path) -> None:
+    path = tmp_path / "voc.db"
+    old_schema = SCHEMA.replace(",\n    track INTEGER,\n    track_source TEXT\n", "\n")
+    assert "track" not in old_schema
+    with sqlite3.connect(path) as db:
+        db.executescript(old_schema)
+        db.execute(
+            "INSERT INTO jobs (id, owner, status, total, received, accepted, rejected, warnings, row_errors,"
+            " created_at) VALUES ('b-old', 'crm', 'done', 1, 1, 1, 0, 0, '[]', '2026-01-01T00:00:00+00:00')"
+        )
+    store = JobStore(path)
+    JobStore(path)  # a second process opening it changes nothing more
+    job = store.get("b-old")
+    assert job is not None and job.track is None and job.track_source is None
+    columns = [r[1] for r in sql(path, "PRAGMA table_info(jobs)")]
+    assert columns.count("track") == 1 and columns.count("track_source") == 1
