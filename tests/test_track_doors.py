@@ -14,12 +14,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from fastapi.testclient import TestClient
+from mcp import Client
 from typer.testing import CliRunner
 
 from api.app import create_app
 from graph.run import run_batch
+from mcp_server.server import build_server
 from services.config import ApiSettings
 from services.jobs import SCHEMA, JobStore
 from tests.api_helpers import KEYS, RW_KEY, auth, wait_done
@@ -191,3 +194,35 @@ def test_an_older_job_store_gains_the_track_columns(tmp_path: Path) -> None:
     assert job is not None and job.track is None and job.track_source is None
     columns = [r[1] for r in sql(path, "PRAGMA table_info(jobs)")]
     assert columns.count("track") == 1 and columns.count("track_source") == 1
+
+
+# -- MCP -------------------------------------------------------------------------------------------
+
+
+def test_mcp_submit_batch_tracks_unless_told_not_to(
+    deps: Deps, sample_records: list[dict], tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    api = ApiSettings(keys=None, keys_file=None, job_workers=1, sync_max_complaints=5)
+    server = build_server(home_deps(deps, home), api_settings=api)
+
+    async def main() -> list[str]:
+        ids = []
+        async with Client(server) as c:
+            for tag, extra in (("mcp-off", {"track": False}), ("mcp-on", {"source": "assistant"})):
+                args = {"complaints": records(sample_records[60:], 4, tag), **extra}
+                accepted = await c.call_tool("submit_batch", args)
+                assert not accepted.is_error, accepted.content
+                assert isinstance(accepted.structured_content, dict)
+                bid = accepted.structured_content["batch_id"]
+                status = await c.call_tool("get_batch_status", {"batch_id": bid, "wait_seconds": 60})
+                assert isinstance(status.structured_content, dict)
+                assert status.structured_content["status"] == "done", status.structured_content
+                ids.append(bid)
+            # analyze_complaints answers now and keeps nothing.
+            args = {"complaints": records(sample_records[60:], 3, "mcp-now")}
+            assert not (await c.call_tool("analyze_complaints", args)).is_error
+        return ids
+
+    _, tracked = anyio.run(main)
+    assert kept(home) == {("assistant", f"mcp-on-{i}"): tracked for i in range(1, 5)}
