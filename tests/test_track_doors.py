@@ -9,6 +9,7 @@ warehouse starts empty), the real CLI, app and MCP server.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,11 +22,12 @@ from mcp import Client
 from typer.testing import CliRunner
 
 from api.app import create_app
+from cli.main import app as cli
 from graph.run import run_batch
 from mcp_server.server import build_server
 from services.config import ApiSettings
 from services.jobs import SCHEMA, JobStore
-from tests.api_helpers import KEYS, RW_KEY, auth, wait_done
+from tests.api_helpers import KEYS, RW_KEY, auth, home_like, wait_done
 from tools.deps import Deps
 from tools.ingest import rows_from_records
 from tools.report import render
@@ -78,6 +80,52 @@ def records(sample_records: list[dict], n: int, tag: str, month: str = "2026-09"
         }
         for i, r in enumerate(sample_records[:n], start=1)
     ]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    return path
+
+
+# -- voc analyze -----------------------------------------------------------------------------------
+
+
+def test_analyze_keeps_nothing_with_no_track_and_keeps_ids_under_their_source(
+    deps: Deps, sample_records: list[dict], tmp_path: Path
+) -> None:
+    home = home_like(deps, tmp_path / "home")
+    batch = write_jsonl(tmp_path / "batch.jsonl", records(sample_records, 6, "cli"))
+
+    def analyze(out: str, *options: str) -> tuple[Any, dict]:
+        args = ["analyze", str(batch), "--out", str(tmp_path / out), "--home", str(home), "--engine", "rules"]
+        result = runner.invoke(cli, [*args, *options])
+        assert result.exit_code == 0, result.output
+        return result, json.loads((tmp_path / out / "run.json").read_text())
+
+    result, run = analyze("off", "--no-track")
+    assert kept(home) == {} and run["tracking"] is None
+    assert "Tracking" in result.output and "off: nothing kept" in result.output
+    assert "本批未纳入跟踪" in (tmp_path / "off" / "report.md").read_text()
+    lines = (tmp_path / "off" / "results.jsonl").read_text().splitlines()
+    assert all(json.loads(line)["tracked_problem_id"] is None for line in lines)
+    if (home / "warehouse.db").exists():
+        assert sql(home / "warehouse.db", "SELECT count(*) FROM vectors") == [(0,)]
+
+    result, run = analyze("crm", "--source", "crm")
+    ids = {f"cli-{i}" for i in range(1, 7)}
+    assert set(kept(home)) == {("crm", i) for i in ids}
+    assert run["tracking"]["source"] == "crm" and run["tracking"]["stored"] == 6
+    assert "6 kept" in result.output and "source crm" in result.output
+    # The same export again is the same complaints, updated and never counted twice...
+    _, again = analyze("crm-again", "--source", "crm", "--fresh")
+    assert len(kept(home)) == 6 and again["tracking"]["warehouse_complaints"] == 6
+    # ...while the same ids from another system are other complaints.
+    _, other = analyze("hotline", "--source", "hotline")
+    assert set(kept(home)) == {(s, i) for s in ("crm", "hotline") for i in ids}
+    assert other["tracking"]["warehouse_complaints"] == 12 and other["batch_id"] != run["batch_id"]
+
+    help_text = runner.invoke(cli, ["analyze", "--help"]).output
+    assert "--no-track" in help_text and "--source" in help_text and "never counted twice" in help_text
 
 
 def test_the_report_says_what_rose_since_last_time(
