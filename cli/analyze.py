@@ -22,7 +22,7 @@ from graph.run import PreparedBatch, batch_id_for, prepare_batch, run_prepared
 from tools.audit import AuditError, AuditLog, cli_actor
 from tools.ingest import InputFileError, read_rows
 from tools.report import write_outputs
-from tools.schema import BatchResult
+from tools.schema import BatchResult, TrackingSummary
 from tools.settings import REPO_DATA, Settings
 
 app = typer.Typer()
@@ -33,11 +33,42 @@ STAGE_LABEL = {
     "attribute_and_trace": "Attribute + trace",
     "analyze": "Analyse (cluster, score)",
     "remediate": "Remediation proposals",
+    "track": "Track (warehouse, trends)",
     "report": "Report",
 }
+SOURCE_MAX = 200
+# "Since last time" in the summary: problems' statuses worth a look, in the report's words and order.
+NEWS = {"new": "new", "rising": "rising", "regressed": "back again", "falling": "falling"}
+
+NoTrackOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-track",
+        help="Analyse without keeping anything: the batch stays out of the warehouse "
+        "(VOC_HOME/warehouse.db), its problems get no tracked ids or trends and the report no "
+        "'since last time'. Default: keep it, unless VOC_TRACK=false.",
+    ),
+]
+SourceOpt = Annotated[
+    str,
+    typer.Option(
+        "--source",
+        help="The system the complaint ids come from (crm, hotline, ...): the namespace they belong to in "
+        "the warehouse. The same id sent again from the same source, in a later export, updates that "
+        "complaint and is never counted twice; the same id from another source is another complaint.",
+        metavar="NAME",
+    ),
+]
 
 
-def _analyze(input_path: Path, out: Path, settings: Settings, fresh: bool) -> BatchResult:
+def _analyze(
+    input_path: Path, out: Path, settings: Settings, fresh: bool, track: bool, source: str
+) -> BatchResult:
+    source = source.strip()
+    tracking = track and settings.track
+    if tracking and not 0 < len(source) <= SOURCE_MAX:
+        err.print(f"[bold red]--source[/]: give a name of 1 to {SOURCE_MAX} characters")
+        raise typer.Exit(2)
     try:
         rows = read_rows(input_path)
     except InputFileError as exc:
@@ -55,22 +86,33 @@ def _analyze(input_path: Path, out: Path, settings: Settings, fresh: bool) -> Ba
         tasks: dict[str, TaskID] = {}
 
         def on_progress(stage: str, done: int, total: int) -> None:
+            if stage == "track" and not tracking:
+                return  # the step is skipped; no bar for it
             if stage not in tasks:
                 tasks[stage] = progress.add_task(STAGE_LABEL.get(stage, stage), total=max(total, 1))
             progress.update(tasks[stage], completed=done, total=max(total, 1))
 
         on_progress("ingest", 0, 1)
         prepared = prepare_batch(rows, deps)
-        batch_id = batch_id_for(prepared.complaints, deps)
+        # A tracked run is another batch than an untracked one (and than one under another source):
+        # neither reuses the other's stored result.
+        batch_id = batch_id_for(prepared.complaints, deps, source if tracking else None)
         _audit_run(settings, batch_id, prepared)
         result = run_prepared(
-            prepared, deps, source=str(input_path), batch_id=batch_id, fresh=fresh, on_progress=on_progress
+            prepared,
+            deps,
+            source=str(input_path),
+            batch_id=batch_id,
+            fresh=fresh,
+            on_progress=on_progress,
+            track=tracking,
+            track_source=source,
         )
         for task_id in tasks.values():
             progress.update(task_id, completed=progress.tasks[task_id].total)
     dims = [(d.id, d.name) for d in deps.taxonomy.dimensions]
     paths = write_outputs(result, out, dims)
-    _summary(result, paths["report_html"], out)
+    _summary(result, paths["report_html"], out, tracking)
     return result
 
 
@@ -94,7 +136,26 @@ def _audit_run(settings: Settings, batch_id: str, prepared: PreparedBatch) -> No
         err.print(f"[yellow]Audit log not written ({exc}); the run goes on.[/]")
 
 
-def _summary(result: BatchResult, html: Path, out: Path) -> None:
+def _tracking_line(t: TrackingSummary | None, tracking: bool) -> str:
+    """One line on what the warehouse kept and which tracked problems changed since the period before."""
+    if not tracking:
+        return "off: nothing kept"
+    if t is None:
+        return "nothing kept (no complaint accepted)"
+    source = "" if t.source == "default" else f" (source {t.source})"
+    problems = [c for c in t.changes if c.kind == "problem"]
+    news = [
+        f"{n} {word}" for status, word in NEWS.items() if (n := sum(c.status == status for c in problems))
+    ]
+    news += [
+        f"{n} {level}" for level in ("alarm", "warning") if (n := sum(c.alert == level for c in problems))
+    ]
+    return f"{t.stored} kept{source} · {t.tracked_problems} tracked problems · {t.period}: " + (
+        ", ".join(news) or "nothing new, rising or falling"
+    )
+
+
+def _summary(result: BatchResult, html: Path, out: Path, tracking: bool) -> None:
     s = result.stats
     c = s.counts
     console.print()
@@ -119,6 +180,7 @@ def _summary(result: BatchResult, html: Path, out: Path) -> None:
         head.add_row("Instructions in text", f"{flagged} complaints flagged; ignored, not obeyed")
     head.add_row("Time", f"{s.seconds:.1f} s · {s.complaints_per_second:.1f} complaints/s")
     head.add_row("Engine", ", ".join(f"{k}: {v}" for k, v in s.engine_use.items()) or "-")
+    head.add_row("Tracking", _tracking_line(s.tracking, tracking))
     if s.llm is not None:
         requests = sum(s.llm.requests.values())
         tokens = s.llm.tokens.get("total", 0)
@@ -181,14 +243,21 @@ def analyze(
     ] = False,
     home: HomeOpt = None,
     engine: EngineOpt = None,
+    no_track: NoTrackOpt = False,
+    source: SourceOpt = "default",
 ) -> None:
     """Analyse a complaint batch: attribution, root cause, common problems, priorities, proposals.
 
     Bad rows are listed in errors.jsonl (row, field, reason) and the rest are analysed.
     An interrupted run resumes where it stopped when you run the same command again.
+
+    The batch is also kept in the warehouse (VOC_HOME/warehouse.db, masked), where problems are
+    tracked across periods: the report says what is new, rising, back again or falling since
+    the period before. Send each month's (or week's) export as it comes; a complaint sent
+    again, with the same --source and id, is updated, never counted twice.
     """
     settings = build_settings(home, engine, service_matrix=service_matrix, taxonomy=taxonomy)
-    _analyze(input, out, settings, fresh)
+    _analyze(input, out, settings, fresh, track=not no_track, source=source)
 
 
 @app.command()
@@ -201,8 +270,14 @@ def demo(
     ] = False,
     home: HomeOpt = None,
     engine: EngineOpt = None,
+    no_track: NoTrackOpt = False,
+    source: SourceOpt = "default",
 ) -> None:
-    """Analyse the bundled sample (two months of a retail bank's complaints) into ./voc-demo/."""
+    """Analyse the bundled sample (two months of a retail bank's complaints) into ./voc-demo/.
+
+    Like voc analyze, it keeps the sample in the warehouse of --home (tracked problems, trends);
+    use --no-track, or a --home of its own, to keep it apart from your own batches.
+    """
     settings = build_settings(home, engine)
     how = (
         f"llm engine, {settings.llm_model} at {settings.llm_base_url}"
@@ -210,4 +285,4 @@ def demo(
         else "offline, rules engine"
     )
     console.print(f"Analysing the bundled sample [bold]{SAMPLE.name}[/] ({how})…")
-    _analyze(SAMPLE, out, settings, fresh=fresh)
+    _analyze(SAMPLE, out, settings, fresh=fresh, track=not no_track, source=source)

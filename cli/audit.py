@@ -137,6 +137,9 @@ def _purge_table(report: PurgeReport) -> Table:
     table.add_row(f"Batches {verb}", f"{report.batches} ({report.jobs} service jobs, {report.runs} CLI runs)")
     table.add_row("Result rows", str(report.results))
     table.add_row("Checkpoint threads", f"{report.checkpoint_threads} ({report.checkpoint_rows} rows)")
+    table.add_row(
+        "Warehouse", f"{report.warehouse_complaints} complaints · {report.warehouse_vectors} cached vectors"
+    )
     if report.skipped_running:
         table.add_row("Skipped (running)", str(report.skipped_running))
     for f in report.files:
@@ -162,11 +165,15 @@ def purge(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     home: HomeOpt = None,
 ) -> None:
-    """Retention: delete batches older than DAYS with their results and checkpoints.
+    """Retention: delete batches older than DAYS with their results, checkpoints and warehouse data.
 
     Removed: service batches (job and result rows in VOC_HOME/voc.db),
     and checkpoint threads of service batches and of voc analyze runs
-    (VOC_HOME/checkpoints.sqlite: masked complaints and their vectors).
+    (VOC_HOME/checkpoints.sqlite: masked complaints and their vectors),
+    and from the warehouse (VOC_HOME/warehouse.db) the complaints of those
+    batches and any complaint last updated more than DAYS days ago, with the
+    cached vectors no complaint uses any more; tracked problems' series,
+    statuses and alerts are rebuilt without them.
     The databases are then compacted so the files shrink.
 
     Left alone: running batches, and folders written by voc analyze --out.

@@ -105,7 +105,8 @@ def run_bench(deps: Deps, n: int, seed: int = 7, embed_sample: int = 1000) -> Be
         settings = deps.settings.model_copy(update={"checkpoint_path": ckpt, "home": Path(tmp)})
         run_deps = dataclasses.replace(deps, settings=settings)
         t0 = time.perf_counter()
-        result = run_batch(rows, run_deps, source=f"bench:{n}", fresh=True)
+        # track=False: synthetic rows must never enter the user's warehouse and its trends.
+        result = run_batch(rows, run_deps, source=f"bench:{n}", fresh=True, track=False)
         e2e = time.perf_counter() - t0
         ckpt_mb = ckpt.stat().st_size / 2**20 if ckpt.exists() else 0.0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

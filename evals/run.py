@@ -23,7 +23,10 @@ class EvalReport(BaseModel):
 def run_eval(deps: Deps, dataset: Path | str = DEFAULT_DATASET, split: str = "all") -> EvalReport:
     """Analyse the dataset's rows as a user would submit them and score the results."""
     rows = load_dataset(dataset, split)
-    result = run_batch(to_raw_rows(rows), deps, source=f"eval:{Path(dataset).name}:{split}", fresh=True)
+    # track=False: labelled evaluation rows must never enter the user's warehouse and its trends.
+    result = run_batch(
+        to_raw_rows(rows), deps, source=f"eval:{Path(dataset).name}:{split}", fresh=True, track=False
+    )
     scores = score(rows, result, fund_safety_theme(rows), spike_theme(rows))
     return EvalReport(
         dataset=str(dataset), split=split, versions=deps.versions, seconds=result.stats.seconds, scores=scores

@@ -48,12 +48,14 @@ async def submit_batch(
             description="Retry-safe: the same key and payload give the same batch.",
         ),
     ] = None,
+    track: bool = True,
 ) -> Accepted:
     """Queue a large batch (up to 200,000 complaints) for background analysis; answers with its
     batch_id at once. Rows are validated and masked first; refused rows show in the status. Then
-    call get_batch_status (wait_seconds) and get_batch_report."""
+    call get_batch_status (wait_seconds) and get_batch_report. track: keep it to follow problems
+    over time (an id resent from the same source updates it)."""
     svc, who = await caller(ctx, "write")
-    sub = submission(complaints, source)
+    sub = submission(complaints, source, track)
     via = actor(ctx, who)
     return Accepted.of(await in_thread(lambda: svc.batches.submit(sub, who, idempotency_key, via)))
 

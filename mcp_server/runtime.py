@@ -118,7 +118,7 @@ async def in_thread(fn: Callable[[], T]) -> T:
         raise tool_error(exc) from None
 
 
-def submission(complaints: list[ComplaintIn], source: str | None) -> Submission:
+def submission(complaints: list[ComplaintIn], source: str | None, track: bool = True) -> Submission:
     """The same parsed submission the HTTP service builds from a JSON body."""
     records = []
     for i, c in enumerate(complaints, start=1):
@@ -126,8 +126,13 @@ def submission(complaints: list[ComplaintIn], source: str | None) -> Submission:
         rec["id"] = str(c.id) if c.id is not None else f"c{i}"
         records.append(rec)
     doc: dict[str, Any] = {"complaints": records}
+    options: dict[str, Any] = {}
     if source is not None:
-        doc["options"] = {"source": source}
+        options["source"] = source
+    if not track:  # the default stays out of the payload, so earlier idempotent batches still match
+        options["track"] = False
+    if options:
+        doc["options"] = options
     try:
         return parse_json(json.dumps(doc, ensure_ascii=False).encode())
     except ServiceError as exc:

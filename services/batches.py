@@ -232,7 +232,15 @@ class BatchService:
         self.check_limits(sub.rows, self.settings.max_batch_rows, "batch")
         prepared = self._prepare(sub)
         job, created = self.jobs.insert(
-            "b-" + secrets.token_hex(8), who.name, prepared, sub.source, key, sub.payload_hash
+            "b-" + secrets.token_hex(8),
+            who.name,
+            prepared,
+            sub.source,
+            key,
+            sub.payload_hash,
+            track=sub.options.track,
+            # Only a source the caller named is a namespace of ids; an upload's file name is not.
+            track_source=sub.options.source or "default",
         )
         if not created:
             return self._replay(job, sub.payload_hash)
@@ -269,7 +277,8 @@ class BatchService:
     def analyze_now(
         self, sub: Submission, who: Principal, on_progress: OnProgress | None = None, via: Actor | None = None
     ) -> BatchResult:
-        """Analyse a small batch in the request; nothing but its audit entry is kept once it is answered."""
+        """Analyse a small batch in the request; nothing but its audit entry is kept once it is answered
+        (not in the warehouse either: ``track`` is off whatever the options say)."""
         self.check_limits(sub.rows, self.api.sync_max_complaints, "synchronous request; use POST /v1/batches")
         prepared = self._prepare(sub)
         if not self._sync_slots.acquire(timeout=30):
@@ -279,7 +288,7 @@ class BatchService:
             batch_id = "s-" + secrets.token_hex(8)
             try:
                 result = run_prepared(
-                    prepared, deps, source=sub.source, batch_id=batch_id, on_progress=on_progress
+                    prepared, deps, source=sub.source, batch_id=batch_id, on_progress=on_progress, track=False
                 )
             finally:
                 with open_checkpointer(deps) as saver:
@@ -381,7 +390,8 @@ class BatchService:
     # -- deleting ----------------------------------------------------------------------------
 
     def delete(self, batch_id: str, who: Principal, via: Actor | None = None) -> None:
-        """Delete a batch (its owner, or admin): the job, its results and its checkpoint thread.
+        """Delete a batch (its owner, or admin): the job, its results, its checkpoint thread and its
+        complaints in the warehouse (whose series, statuses and alerts are then rebuilt without them).
 
         A running batch is refused (409): its worker would write it back. The audit trail keeps
         the batch's entries, this one included.
@@ -392,7 +402,11 @@ class BatchService:
             if self.jobs.get(job.id) is None:
                 raise NotFound("no such batch")  # deleted by another request meanwhile
             raise Conflict("the batch is running; delete it once it is done or failed")
-        results, checkpoint_rows = removed
         self.audit.record_done(
-            via or actor_of(who), "batch.delete", job.id, results=results, checkpoint_rows=checkpoint_rows
+            via or actor_of(who),
+            "batch.delete",
+            job.id,
+            results=removed.results,
+            checkpoint_rows=removed.checkpoint_rows,
+            warehouse_complaints=removed.warehouse,
         )

@@ -39,7 +39,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     failure TEXT,
     idem_key TEXT,
     payload_hash TEXT,
-    summary TEXT
+    summary TEXT,
+    track INTEGER,
+    track_source TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_idem ON jobs(owner, idem_key) WHERE idem_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, created_at);
@@ -51,11 +53,13 @@ CREATE TABLE IF NOT EXISTS results (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+# Columns added since voc.db was first released, added to an older file when it is opened.
+ADDED_COLUMNS = {"track": "INTEGER", "track_source": "TEXT"}
 
 COLUMNS = (
     "id, owner, status, stage, done, total, received, accepted, rejected, warnings, source, "
     "row_errors, created_at, started_at, finished_at, runner, heartbeat, attempts, failure, "
-    "idem_key, payload_hash, summary"
+    "idem_key, payload_hash, summary, track, track_source"
 )
 
 
@@ -89,6 +93,8 @@ class Job:
     idem_key: str | None
     payload_hash: str | None
     stats: RunStats | None
+    track: bool | None  # None: a batch accepted before the option existed, run as VOC_TRACK says
+    track_source: str | None  # the namespace of its complaint ids when tracked (None: "default")
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:
@@ -97,6 +103,7 @@ class Job:
         summary = json.loads(raw_summary) if raw_summary else None
         d["row_errors"] = [RowError.model_validate(e) for e in json.loads(d["row_errors"])]
         d["stats"] = RunStats.model_validate(summary["stats"]) if summary else None
+        d["track"] = None if d["track"] is None else bool(d["track"])
         return cls(**d)
 
     @property
@@ -119,6 +126,16 @@ class JobStore:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        """Bring a voc.db written by an older version up to this one (checked and altered in one write
+        transaction, so two processes starting together do not both add a column)."""
+        with self._transaction() as db:
+            have = {r["name"] for r in db.execute("PRAGMA table_info(jobs)")}
+            for name, kind in ADDED_COLUMNS.items():
+                if name not in have:
+                    db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -163,8 +180,12 @@ class JobStore:
         source: str | None,
         idem_key: str | None,
         payload_hash: str,
+        track: bool = True,
+        track_source: str | None = None,
     ) -> tuple[Job, bool]:
-        """Store a prepared batch as queued; with an idempotency key already used, return that job."""
+        """Store a prepared batch as queued; with an idempotency key already used, return that job.
+
+        ``track`` and ``track_source`` go to ``run_prepared`` when a worker runs it."""
         errors = [e.model_dump(mode="json") for e in prepared.errors]
         doc = {
             "complaints": [c.model_dump(mode="json") for c in prepared.complaints],
@@ -178,8 +199,8 @@ class JobStore:
             with self._transaction() as db:
                 db.execute(
                     "INSERT INTO jobs (id, owner, status, stage, done, total, received, accepted, rejected,"
-                    " warnings, source, prepared, row_errors, created_at, idem_key, payload_hash)"
-                    " VALUES (?, ?, 'queued', NULL, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " warnings, source, prepared, row_errors, created_at, idem_key, payload_hash, track,"
+                    " track_source) VALUES (?, ?, 'queued', NULL, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         job_id,
                         owner,
@@ -194,6 +215,8 @@ class JobStore:
                         _now(),
                         idem_key,
                         payload_hash,
+                        int(track),
+                        track_source if track else None,
                     ),
                 )
         except sqlite3.IntegrityError:

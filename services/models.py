@@ -20,7 +20,15 @@ class BatchOptions(BaseModel):
     source: str | None = Field(
         None,
         max_length=200,
-        description="A label for where the batch came from (e.g. crm-export-2026-10); shown in run stats.",
+        description="Where the batch came from (e.g. crm); shown in run stats, and the namespace its "
+        "complaint ids belong to when tracked: the same id sent again from this source, in a later "
+        "export, updates that complaint and is never counted twice. Default for tracking: default.",
+    )
+    track: bool = Field(
+        True,
+        description="Keep the batch in the warehouse (VOC_HOME/warehouse.db) and follow its problems "
+        "across periods (tracked ids, trends, since last time); false analyses it without keeping anything "
+        "beyond the batch itself. POST /v1/analyze never keeps anything.",
     )
 
 

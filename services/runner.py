@@ -146,7 +146,15 @@ class JobRunner:
         try:
             deps = self.holder.get()
             prepared = self.jobs.prepared(job.id)
-            result = run_prepared(prepared, deps, source=job.source, batch_id=job.id, on_progress=on_progress)
+            result = run_prepared(
+                prepared,
+                deps,
+                source=job.source,
+                batch_id=job.id,
+                on_progress=on_progress,
+                track=job.track,
+                track_source=job.track_source,
+            )
         except Exception as exc:
             # The reason names the error type only: messages may quote (masked) complaint text.
             reason = f"analysis failed ({type(exc).__name__}); the server log has the details"

@@ -151,7 +151,7 @@ def test_submit_read_delete_over_http_are_in_the_trail(client: TestClient, home:
     assert trail[0]["detail"] == {"received": 3, "accepted": 3, "rejected": 0}
     results_read = next(e for e in trail if e["detail"].get("part") == "results")
     assert results_read["detail"] == {"part": "results", "offset": 0, "items": 2}
-    assert trail[-1]["detail"] == {"results": 3, "checkpoint_rows": 0}
+    assert trail[-1]["detail"] == {"results": 3, "checkpoint_rows": 0, "warehouse_complaints": 3}
 
     # The CLI reads the same trail.
     out = runner.invoke(cli, ["audit", "--target", bid, "--json", "--home", str(home)])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import sqlite3
 from pathlib import Path
 
 from evals.bench import bench_records, run_bench
@@ -71,8 +73,19 @@ def test_dataset_facts_and_splits(tmp_path: Path) -> None:
     assert all("expected" not in r.record for r in rows)
 
 
+def _kept(home: Path) -> int:
+    """Complaints in the warehouse under ``home``."""
+    if not (home / "warehouse.db").exists():
+        return 0
+    with sqlite3.connect(home / "warehouse.db") as db:
+        return int(db.execute("SELECT count(*) FROM complaints").fetchone()[0])
+
+
 def test_eval_scores_a_run(deps: Deps, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    deps = dataclasses.replace(deps, settings=deps.settings.model_copy(update={"home": home}))
     report = run_eval(deps, _tiny_dataset(tmp_path / "d.jsonl"))
+    assert _kept(home) == 0  # labelled rows never enter the warehouse
     s = report.scores
     assert s.rows == 9
     for metric in (
@@ -90,10 +103,13 @@ def test_eval_scores_a_run(deps: Deps, tmp_path: Path) -> None:
     assert s.department_accuracy >= 0.6
 
 
-def test_bench_reports_throughput_against_the_floor(deps: Deps) -> None:
+def test_bench_reports_throughput_against_the_floor(deps: Deps, tmp_path: Path) -> None:
     records = bench_records(50, seed=3)
     assert len({r["id"] for r in records}) == 50
+    home = tmp_path / "home"
+    deps = dataclasses.replace(deps, settings=deps.settings.model_copy(update={"home": home}))
     report = run_bench(deps, 12, embed_sample=6)
+    assert _kept(home) == 0  # nor do synthetic ones
     assert report.n == 12 and report.complaints_per_second > 0 and report.embed_only_per_second > 0
     assert report.ratio_to_embedding > 0 and report.peak_rss_mb > 50 and report.checkpoint_mb > 0
     assert {"embed", "trace", "attribute", "analyze"} <= set(report.stage_seconds)

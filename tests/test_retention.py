@@ -1,5 +1,5 @@
-"""``voc purge``: old batches leave voc.db and the checkpoint database (rows and bytes), recent ones
-stay readable, a dry run removes nothing, and the audit trail records it all and stays.
+"""``voc purge``: old batches leave voc.db, the checkpoint database and the warehouse (rows and bytes),
+recent ones stay readable, a dry run removes nothing, and the audit trail records it all and stays.
 
 Real SQLite files under a fresh VOC_HOME, the real app (TestClient) and the real CLI (CliRunner).
 Age is simulated the only way it can be: by writing old timestamps into the rows.
@@ -112,6 +112,15 @@ def test_purge_removes_old_batches_everywhere_and_keeps_recent_ones(
         )
     run_prepared(prepare_batch(rows_from_records(batch("failed")), rdeps), rdeps, batch_id=failed)
     old_run, new_run = cli_run(home, tmp_path, "old-cli"), cli_run(home, tmp_path, "new-cli")
+    # A recent batch whose complaints the warehouse last updated long ago: they go, the batch stays.
+    stale = "b-stale000000000a"
+    run_prepared(prepare_batch(rows_from_records(batch("stale")), rdeps), rdeps, batch_id=stale)
+    warehouse = home / "warehouse.db"
+    with sqlite3.connect(warehouse) as db:
+        db.execute("UPDATE complaints SET updated_at = ? WHERE batch_id = ?", (LONG_AGO, stale))
+    held = dict(sql(warehouse, "SELECT batch_id, count(*) FROM complaints GROUP BY batch_id"))
+    assert held == {b: 3 for b in (old_job, new_job, failed, old_run, new_run, stale)}
+    vectors = sql(warehouse, "SELECT count(*) FROM vectors")[0][0]
 
     with sqlite3.connect(voc_db) as db:
         db.execute("UPDATE jobs SET created_at = ? WHERE id = ?", (LONG_AGO, old_job))
@@ -127,6 +136,8 @@ def test_purge_removes_old_batches_everywhere_and_keeps_recent_ones(
         "results": old_results,
         "checkpoint_threads": 2,
         "checkpoint_rows": rows[failed] + rows[old_run],
+        "warehouse_complaints": 12,
+        "warehouse_vectors": 12,  # each text of theirs once, used by no complaint that stays
         "skipped_running": 0,
     }
 
@@ -144,13 +155,16 @@ def test_purge_removes_old_batches_everywhere_and_keeps_recent_ones(
     assert refused.exit_code == 1 and "for good?" in refused.output
     assert thread_rows(home, old_run) == rows[old_run] and checkpoints.stat().st_size == size
     assert sql(voc_db, "SELECT count(*) FROM jobs WHERE id IN (?, ?)", old_job, failed)[0][0] == 2
+    assert dict(sql(warehouse, "SELECT batch_id, count(*) FROM complaints GROUP BY batch_id")) == held
+    assert sql(warehouse, "SELECT count(*) FROM vectors")[0][0] == vectors
+    assert "12 complaints · 12 cached vectors" in table.output
 
     done = purge(home, "--older-than", "30", "--yes", "--json")
     assert done.exit_code == 0, done.output
     report = json.loads(done.output)
     assert report["dry_run"] is False and {k: report[k] for k in expected} == expected
     files = {f["name"]: f for f in report["files"]}
-    assert set(files) == {"voc.db", "checkpoints.sqlite"} and report["vacuum"] == "done"
+    assert set(files) == {"voc.db", "checkpoints.sqlite", "warehouse.db"} and report["vacuum"] == "done"
     assert files["checkpoints.sqlite"]["after"] < files["checkpoints.sqlite"]["before"]
     assert report["bytes_reclaimed"] == sum(f["before"] - f["after"] for f in report["files"]) > 0
     assert checkpoints.stat().st_size == files["checkpoints.sqlite"]["after"]
@@ -162,6 +176,13 @@ def test_purge_removes_old_batches_everywhere_and_keeps_recent_ones(
     for bid in (failed, old_run):
         assert thread_rows(home, bid) == 0
     assert client.get(f"/v1/batches/{old_job}", headers=auth(RW_KEY)).status_code == 404
+    # ...and from the warehouse, whose series now count only what it still holds...
+    left = dict(sql(warehouse, "SELECT batch_id, count(*) FROM complaints GROUP BY batch_id"))
+    assert left == {new_job: 3, new_run: 3}
+    assert sql(warehouse, "SELECT count(*) FROM vectors")[0][0] == vectors - 12
+    assert sql(warehouse, "SELECT count(*) FROM versions")[0][0] == 6
+    counted = sql(warehouse, "SELECT coalesce(sum(complaints), 0) FROM series WHERE subject = 'problem'")
+    assert counted == sql(warehouse, "SELECT count(*) FROM complaints WHERE tracked_id IS NOT NULL")
     # ...while the recent ones stay, and stay readable.
     assert thread_rows(home, new_run) == rows[new_run]
     assert client.get(f"/v1/batches/{new_job}", headers=auth(RW_KEY)).json()["status"] == "done"
@@ -176,14 +197,16 @@ def test_purge_removes_old_batches_everywhere_and_keeps_recent_ones(
         (b, me, "cli") for b in (old_job, failed, old_run)
     }
     assert next(e for e in purged if e.target == old_job).detail["results"] == old_results
+    assert next(e for e in purged if e.target == old_run).detail["warehouse_complaints"] == 3
     summary = audit.query(AuditQuery(action="retention.purge"))
     assert len(summary) == 1 and summary[0].detail["batches"] == 3
+    assert summary[0].detail["warehouse_complaints"] == 12 and summary[0].detail["warehouse_vectors"] == 12
     assert summary[0].detail["bytes_reclaimed"] == report["bytes_reclaimed"]
     assert [e.action for e in reversed(audit.query(AuditQuery(target=old_job)))][0] == "batch.submit"
     assert old_run not in audit.runs() and new_run in audit.runs()
 
     again = json.loads(purge(home, "--older-than", "30", "--yes", "--json").output)
-    assert again["batches"] == 0 and again["checkpoint_rows"] == 0
+    assert again["batches"] == 0 and again["checkpoint_rows"] == 0 and again["warehouse_complaints"] == 0
 
 
 def test_threads_without_a_ledger_entry_age_by_their_checkpoint_and_running_ones_stay(

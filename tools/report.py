@@ -10,11 +10,27 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from tools.schema import BatchResult
+from tools.schema import BatchResult, TrackedChange
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 LEVELS = ("high", "medium", "low")
 LEVEL_ZH = {"high": "高", "medium": "中", "low": "低"}
+# "Since last time": the statuses worth a line, in the order the report lists them.
+SINCE = (
+    ("new", "新出现", "New"),
+    ("rising", "上升", "Rising"),
+    ("regressed", "再次出现", "Back again"),
+    ("falling", "回落", "Falling"),
+)
+STATUS_ZH = {
+    "new": "新出现",
+    "rising": "上升",
+    "steady": "平稳",
+    "falling": "回落",
+    "dormant": "沉寂",
+    "regressed": "再次出现",
+}
+ALERT_ZH = {"warning": "预警", "alarm": "告警"}
 
 
 def _env() -> Environment:
@@ -26,7 +42,18 @@ def _env() -> Environment:
     )
     env.filters["pct"] = lambda v: f"{100 * float(v):.1f}%"
     env.filters["num"] = lambda v: f"{int(v)}" if float(v).is_integer() else f"{float(v):g}"
+    env.filters["pval"] = lambda v: f"{float(v):.3f}" if float(v) >= 1e-3 else f"{float(v):.1e}"
     return env
+
+
+def since_last_time(changes: list[TrackedChange]) -> list[dict[str, Any]]:
+    """The tracked changes grouped by status (new, rising, back again, falling), empty groups left out."""
+    groups = []
+    for status, zh, en in SINCE:
+        items = [c for c in changes if c.status == status]
+        if items:
+            groups.append({"status": status, "zh": zh, "en": en, "items": items})
+    return groups
 
 
 def report_context(result: BatchResult, taxonomy_dims: list[tuple[str, str]] | None = None) -> dict[str, Any]:
@@ -67,6 +94,10 @@ def report_context(result: BatchResult, taxonomy_dims: list[tuple[str, str]] | N
         "errors": [e for e in result.errors if e.severity == "error"],
         "warnings": [e for e in result.errors if e.severity == "warning"],
         "text_of": {r.id: r.text for r in result.results},
+        "t": result.stats.tracking,
+        "since": since_last_time(result.stats.tracking.changes) if result.stats.tracking else [],
+        "status_zh": STATUS_ZH,
+        "alert_zh": ALERT_ZH,
     }
 
 
