@@ -87,9 +87,12 @@ def attribute_and_trace(state: ChunkTask, runtime: Runtime[Deps]) -> ChunkOutput
     # The agents read the text with any instructions aimed at a model blanked out.
     complaints, blanked = injection.for_reading([Complaint.model_validate(c) for c in state["complaints"]])
     t0 = time.perf_counter()
-    warehouse = Warehouse(deps.settings.warehouse_db)
+    # An untracked run reads the cache if there is one, and creates nothing.
+    keep = state.get("track", False)
+    path = deps.settings.warehouse_db
+    warehouse = Warehouse(path) if keep or path.exists() else None
     vectors, read_hashes, reused = embed_cached(
-        deps.embedder, warehouse, [c.text for c in complaints], keep=state.get("track", False)
+        deps.embedder, warehouse, [c.text for c in complaints], keep=keep
     )
     t1 = time.perf_counter()
     log = None

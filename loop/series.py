@@ -132,4 +132,5 @@ def rebuild(conn: sqlite3.Connection, length: PeriodLength, rules: TrendRules) -
 def refresh(warehouse: Warehouse, length: PeriodLength, rules: TrendRules) -> None:
     """Rebuild after a change outside a batch (an exposure recorded, a batch deleted or purged)."""
     with warehouse.connect() as conn:
+        warehouse.recount_problems(conn)
         rebuild(conn, length, rules)

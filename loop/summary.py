@@ -12,6 +12,7 @@ from tools.schema import TrackedChange, TrackingSummary, TrendPoint
 # Statuses worth a line in "since last time"; steady and dormant ones are not news.
 NEWS = ("new", "rising", "regressed", "falling")
 RECENT = 6
+LABEL_MIN = 3
 
 
 def trends_for(conn: sqlite3.Connection, ids: Iterable[str], period: str) -> dict[str, dict[str, Any]]:
@@ -71,6 +72,8 @@ def changes(
         )
         for r in rows
     ]
+    # A label with a complaint or two is not news unless a test flagged it.
+    out = [c for c in out if c.kind == "problem" or c.alert or c.complaints >= LABEL_MIN]
     return sorted(out, key=lambda c: (order[c.status], c.kind != "problem", -c.complaints, c.id))
 
 

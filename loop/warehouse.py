@@ -343,6 +343,16 @@ class Warehouse:
             conn.execute("DELETE FROM versions WHERE batch_id = ?", (batch_id,))
             return int(n)
 
+    def recount_problems(self, conn: sqlite3.Connection) -> None:
+        """After complaints were deleted: each problem's size from what is left, and a problem with
+        none left stops attracting new complaints (its centroid is cleared). The centroids of the
+        others keep the deleted complaints' share until their next members move them."""
+        conn.execute(
+            "UPDATE problems SET n = (SELECT COUNT(*) FROM complaints c WHERE c.tracked_id = problems.id)"
+        )
+        for pid, blob in conn.execute("SELECT id, centroid_sum FROM problems WHERE n = 0").fetchall():
+            conn.execute("UPDATE problems SET centroid_sum = ? WHERE id = ?", (bytes(len(blob)), pid))
+
     # ── period exposure ───────────────────────────────────────────────────────────────────────
 
     def set_exposure(self, period: str, exposure: float) -> None:
