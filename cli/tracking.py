@@ -71,6 +71,14 @@ PeriodOpt = Annotated[
 ]
 
 
+def _group_home(ctx: typer.Context, home: Path | None) -> Path | None:
+    """--home given to the subcommand, else to its group (voc problems --home DIR show ID)."""
+    if home is not None or ctx.parent is None:
+        return home
+    given = ctx.parent.params.get("home")
+    return given if isinstance(given, Path) else None
+
+
 def _service(home: Path | None) -> TrackingService:
     """The tracking service alone: no engine, no models, no workers."""
     settings = Settings(home=home) if home is not None else Settings()
@@ -240,6 +248,7 @@ def problems(
 
 @problems_app.command("show")
 def show(
+    ctx: typer.Context,
     problem_id: Annotated[
         str, typer.Argument(help="A tracked problem id, e.g. TP-0012.", show_default=False)
     ],
@@ -259,7 +268,7 @@ def show(
 
       voc problems show TP-0012 --json
     """
-    service = _service(home)
+    service = _service(_group_home(ctx, home))
     try:
         found = service.problem(cli_actor(), problem_id)
     except NotFound:
@@ -459,6 +468,7 @@ def periods(ctx: typer.Context, as_json: JsonOpt = False, home: HomeOpt = None) 
 
 @periods_app.command("set")
 def periods_set(
+    ctx: typer.Context,
     period: Annotated[str, typer.Argument(help="The period key, e.g. 2026-10 (month).", show_default=False)],
     exposure: Annotated[
         float,
@@ -483,7 +493,7 @@ def periods_set(
 
       voc periods set 2026-10 --exposure 1250000
     """
-    service = _service(home)
+    service = _service(_group_home(ctx, home))
     try:
         info = service.set_exposure(cli_actor(), period, exposure)
     except ServiceError as exc:
