@@ -121,10 +121,12 @@ class TrackingService:
         period: str | None = None,
     ) -> TrackedProblems:
         """Tracked problems (merged ones excluded), the biggest in the latest period first; with
-        ``period``, those seen by then, with their status in that period."""
+        ``period``, those seen by then, with their status in that period, the biggest then first."""
         self._check_choice(status, "status", STATUSES)
         self.check_period(period)
         found = self.reader.problems(status=status, department=department, dimension=dimension, period=period)
+        if period:
+            found.sort(key=lambda p: (-sum(s.complaints for s in p.series if s.period == period), p.id))
         self._read(via, "problems.read", None, items=len(found))
         return TrackedProblems(problems=found)
 

@@ -138,6 +138,8 @@ def test_the_cli_lists_tracked_problems_as_exact_json_and_filters_them(history: 
     # As of September everything it held was new.
     september = voc_json("problems", "--period", "2026-09", "--home", home)["problems"]
     assert september and {p["status"] for p in september} == {"new"}
+    then = [next(s["complaints"] for s in p["series"] if s["period"] == "2026-09") for p in september]
+    assert then == sorted(then, reverse=True)  # the biggest in September first
     online = voc_json("problems", "--department", "网络金融部", "--home", home)["problems"]
     assert crash["id"] in {p["id"] for p in online}
     assert all(p["department"] == "网络金融部" for p in online)
