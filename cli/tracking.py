@@ -12,7 +12,7 @@ from rich import box
 from rich.table import Table
 
 from cli.common import HomeOpt, console, err
-from loop.queries import ProblemDetail, TrackedProblem
+from loop.queries import AlertView, ProblemDetail, TrackedProblem
 from services.errors import AuditUnavailable, NotFound, ServiceError, Unprocessable
 from services.tracking import SHAPES, TrackingService
 from tools.audit import AuditLog, cli_actor
@@ -35,6 +35,7 @@ ALERT_KEYS = (
     "p_value",
     "kind",
 )
+TESTS = {"poisson_exact": "exact", "control_limit": "control limit"}
 BARS = "▁▂▃▄▅▆▇█"
 STATUS_STYLE = {
     "new": "yellow",
@@ -334,7 +335,7 @@ def _show(p: ProblemDetail) -> None:
                 f"{a.expected:.1f}",
                 f"{a.limit:g}",
                 f"{a.p_value:.2g}",
-                f"{a.kind} ({a.basis})",
+                _test(a),
             )
         console.print(alerts)
     if p.examples:
@@ -349,6 +350,11 @@ def _show(p: ProblemDetail) -> None:
             text = e.text if len(e.text) <= 160 else e.text[:159] + "…"
             recent.add_row(e.period, e.id, f"{e.grade} {e.priority}", text)
         console.print(recent, highlight=False)
+
+
+def _test(a: AlertView) -> str:
+    """Which test raised it, on counts or on rates (per exposure)."""
+    return f"{TESTS.get(a.kind, a.kind)}, {a.basis}s"
 
 
 def _level(level: str) -> str:
@@ -372,7 +378,8 @@ def alerts(
     Tracked problems and root-cause labels whose count in a period (a rate,
     once periods have an exposure) is higher than their history makes likely.
     Newest period first. A short history is tested against the previous
-    period (exact Poisson test), a longer one against a control limit.
+    period (Test: exact, the exact Poisson test), a longer one against a
+    control limit from its history; on counts, or on rates with exposures.
     warning: one-sided p-value <= 0.025; alarm: p <= 0.005.
     Observed is the period's count, Expected what the history predicts,
     Limit the largest count that would not have alarmed.
@@ -405,7 +412,7 @@ def alerts(
     for col in ("Observed", "Expected", "Limit"):
         table.add_column(col, justify="right", no_wrap=True)
     table.add_column("p-value", no_wrap=True)
-    table.add_column("Test", overflow="fold")
+    table.add_column("Test", no_wrap=True)
     for a in found:
         table.add_row(
             a.period,
@@ -415,7 +422,7 @@ def alerts(
             f"{a.expected:.1f}",
             f"{a.limit:g}",
             f"{a.p_value:.2g}",
-            f"{a.kind} ({a.basis})",
+            _test(a),
         )
     console.print(table)
     console.print("[grey50]voc problems show ID for a problem's series and complaints.[/]")
