@@ -12,6 +12,7 @@ from services.batches import BatchService
 from services.config import Principal, Scope
 from services.factory import Services
 from services.knowledge import KnowledgeService
+from services.tracking import TrackingService
 
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key from VOC_API_KEYS.")
 _bearer = HTTPBearer(auto_error=False, description="An API key from VOC_API_KEYS, as a bearer token.")
@@ -33,8 +34,13 @@ def get_knowledge(services: ServicesDep) -> KnowledgeService:
     return services.knowledge
 
 
+def get_tracking(services: ServicesDep) -> TrackingService:
+    return services.tracking
+
+
 BatchesDep = Annotated[BatchService, Depends(get_batches)]
 KnowledgeDep = Annotated[KnowledgeService, Depends(get_knowledge)]
+TrackingDep = Annotated[TrackingService, Depends(get_tracking)]
 
 
 def caller(

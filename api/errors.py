@@ -86,7 +86,7 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     text = {
         401: "Missing or invalid API key.",
         403: "The key lacks the scope this route needs.",
-        404: "No such batch or entry.",
+        404: "No such batch, entry or tracked problem.",
         409: "The resource is not in a state that allows this.",
         413: "Request body over the configured limit.",
         415: "Unsupported Content-Type.",

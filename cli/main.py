@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from cli import analyze, audit, evaluate, kb, serve
+from cli import analyze, audit, evaluate, kb, serve, tracking
 
 app = typer.Typer(
     name="voc",
@@ -14,6 +14,7 @@ app = typer.Typer(
         "VOC Tracer (客户声音溯源): turn complaint batches into owned, explained, prioritised "
         "problems with remediation proposals. Runs offline by default.\n\n"
         "Start with `voc demo`, then `voc analyze your_batch.csv --out reports/`.\n\n"
+        "What keeps coming back, period after period: `voc problems --status rising`, `voc alerts`.\n\n"
         "Who did what, when: `voc audit --days 7`.\n\n"
         "Keep data no longer than needed: `voc purge --older-than 90 --dry-run`, then `--yes`."
     ),
@@ -26,6 +27,9 @@ app.add_typer(analyze.app)
 app.add_typer(evaluate.app)
 app.add_typer(serve.app)
 app.add_typer(audit.app)
+app.add_typer(tracking.problems_app, name="problems")
+app.add_typer(tracking.app)
+app.add_typer(tracking.periods_app, name="periods")
 app.add_typer(kb.app, name="kb")
 
 

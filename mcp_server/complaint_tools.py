@@ -48,9 +48,9 @@ async def attribute_complaint(
     business_line: str | None = None,
     product: str | None = None,
 ) -> Attributed:
-    """Who owns one complaint: channel, business line, product, the department and owner role from
-    the service matrix, confidence (0-1), runner-up departments and the deciding words. The root
-    cause is traced first: some causes have one owner."""
+    """Who owns one complaint: channel, business line, product, department and owner role (service
+    matrix), confidence 0-1, runner-up departments, deciding words. The root cause is traced first:
+    some causes have one owner."""
     svc, _ = await caller(ctx, "write")
 
     def work() -> Attributed:
@@ -70,9 +70,9 @@ async def trace_root_cause(
     text: Text,
     channel: Annotated[str | None, Field(description="Intake channel, e.g. 电话 or APP.")] = None,
 ) -> Traced:
-    """Why one complaint happened: sentiment, whether it is a negative voice, the 人机物法环 dimension
-    and L2 label (L3 if a finer cue matched), secondary labels, grade (特急 > 紧急 > 重要 > 一般) with the
-    rule that set it, and evidence spans."""
+    """Why one complaint happened: sentiment, negative voice or not, the 人机物法环 dimension and L2
+    label (L3 if a finer cue matched), secondary labels, grade (特急 > 紧急 > 重要 > 一般) with the rule
+    that set it, evidence spans."""
     svc, _ = await caller(ctx, "write")
 
     def work() -> Traced:
@@ -94,8 +94,8 @@ async def trace_root_cause(
 
 async def assess_priority(ctx: Context, complaints: Complaints) -> PriorityAssessment:
     """How urgent up to 200 complaints are: per complaint its priority (P1-P4, from the severity x
-    impact matrix), severity and grade, and the common problems they form, without proposals. A
-    complaint in a widespread problem ranks higher."""
+    impact matrix), severity and grade; the common problems they form, without proposals. A
+    widespread problem ranks higher."""
     svc, _ = await caller(ctx, "write")
     relay = Relay(ctx)
     sub = submission(complaints, None)
@@ -144,10 +144,10 @@ async def suggest_remediation(
     ctx: Context,
     problem: Annotated[
         str,
-        Field(min_length=1, description="What customers complain about, in words."),
+        Field(min_length=1, description="What customers complain about."),
     ],
     complaints_per_month: Annotated[
-        int, Field(ge=1, le=10_000_000, description="Complaints about it this month: the goals' baseline.")
+        int, Field(ge=1, le=10_000_000, description="This month's complaints about it: the baseline.")
     ],
     root_cause: Annotated[
         str | None, Field(description="L2 label id (get_taxonomy); traced if omitted.")
@@ -159,8 +159,8 @@ async def suggest_remediation(
     impact: Annotated[Level, Field(description="How widely it hurts customers.")] = "medium",
 ) -> Remediation:
     """A remediation proposal for a problem described in words: goals, short- and long-term
-    measures, owner, handling class, deadline, metrics, and the cases and knowledge entries it
-    cites. Omitted root cause, owner and grade are derived."""
+    measures, owner, handling class, deadline, metrics, cited cases and knowledge entries. Omitted
+    root cause, owner, grade are derived."""
     svc, _ = await caller(ctx, "write")
 
     def work() -> Remediation:

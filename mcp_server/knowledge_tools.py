@@ -19,15 +19,15 @@ async def search_knowledge(
     collection: Annotated[
         Literal["knowledge", "cases", "taxonomy", "service_matrix"],
         Field(
-            description="knowledge: policies, standard answers; cases: past remediations; "
-            "taxonomy: label exemplars; service_matrix: department profiles.",
+            description="knowledge: policies, answers; cases: past remediations; taxonomy: "
+            "label exemplars; service_matrix: departments.",
         ),
     ] = "knowledge",
     k: Annotated[int, Field(ge=1, le=20, description="How many results.")] = 5,
 ) -> KnowledgeHits:
     """Search the knowledge store by meaning, as the remediation agent does: policies, standard
-    answers, fee rules, service standards, past complaint-reduction cases, label exemplars or
-    department profiles. Quote the standard answer or a precedent."""
+    answers, fee rules, service standards, past complaint-reduction cases, label exemplars,
+    department profiles. Quote an answer or precedent."""
     svc, _ = await caller(ctx, "read")
 
     def work() -> KnowledgeHits:
@@ -41,8 +41,8 @@ async def search_knowledge(
 
 async def list_departments(ctx: Context) -> Departments:
     """The departments complaints are attributed to (service matrix): id, name, owner role, business
-    lines, products, the root-cause labels each one fixes wherever they occur, and routing keywords.
-    Use to pick a department_id or explain an owner."""
+    lines, products, the root-cause labels each fixes wherever they occur, routing keywords. Use to
+    pick a department_id."""
     svc, _ = await caller(ctx, "read")
     return Departments.of(svc.holder.get().matrix)
 
@@ -54,7 +54,7 @@ async def get_taxonomy(
     ] = None,
 ) -> TaxonomyView:
     """The 人机物法环 root-cause data dictionary: dimensions and their L2 labels (ids like 机-面客系统) with
-    definition, when to use and not to use each, default grade and L3 sub-labels. Use to explain a
+    definition, when to use and not to use each, default grade, L3 sub-labels. Use to explain a
     traced label or choose a root_cause."""
     svc, _ = await caller(ctx, "read")
     t = svc.holder.get().taxonomy

@@ -11,7 +11,7 @@ import anyio.to_thread
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 
-from mcp_server import batch_tools, complaint_tools, knowledge_tools
+from mcp_server import batch_tools, complaint_tools, knowledge_tools, tracking_tools
 from mcp_server.registry import tool_list
 from mcp_server.resources import add_prompts, add_resources
 from mcp_server.runtime import Runtime
@@ -115,7 +115,9 @@ def build_server(
         title="VOC Tracer (客户声音溯源)",
         instructions=INSTRUCTIONS,
         version=package_version(),
-        tools=tool_list(batch_tools.TOOLS, complaint_tools.TOOLS, knowledge_tools.TOOLS),
+        tools=tool_list(
+            batch_tools.TOOLS, complaint_tools.TOOLS, knowledge_tools.TOOLS, tracking_tools.TOOLS
+        ),
         lifespan=lifespan,
         log_level="WARNING",
     )

@@ -1,1 +1,1 @@
-"""The services both doors share: batches, knowledge, jobs and workers, keys, audit, retention."""
+"""The services the doors share: batches, knowledge, tracking, jobs and workers, keys, audit, retention."""

@@ -11,6 +11,7 @@ from services.jobs import JobStore
 from services.knowledge import KnowledgeService
 from services.runner import JobRunner
 from services.security import Auth
+from services.tracking import TrackingService
 from tools.audit import AuditLog
 from tools.clustering import cluster_vectors, tokenize
 from tools.deps import Deps
@@ -29,6 +30,7 @@ class Services:
     runner: JobRunner
     batches: BatchService
     knowledge: KnowledgeService
+    tracking: TrackingService
     auth: Auth
     audit: AuditLog
     embedder_ready: bool = False
@@ -71,6 +73,7 @@ def build_services(
         runner=runner,
         batches=BatchService(settings, api_settings, jobs, holder, runner, audit),
         knowledge=KnowledgeService(holder, audit),
+        tracking=TrackingService(settings, audit),
         auth=auth or Auth(api_settings),
         audit=audit,
     )

@@ -37,7 +37,7 @@ class ComplaintIn(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    id: str | int | None = Field(None, description="Unique in the batch; c1, c2, ... by position if omitted.")
+    id: str | int | None = Field(None, description="Unique in the batch; c1, c2, ... if omitted.")
     text: str = Field(description="Up to VOC_MAX_TEXT_CHARS (5,000) characters.")
     channel: str | None = Field(
         None, description="电话, 在线, APP, 网点, 监管转送, 社交媒体, 回访 or an alias."

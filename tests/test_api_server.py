@@ -138,7 +138,7 @@ def test_a_batch_end_to_end_over_http(server: Server, unique_records: list[dict]
         assert events[-1][0] == "done"
         done = [e["progress"]["done"] for _, e in events]
         assert done == sorted(done) and done[-1] == 6
-        stages = {None, "ingest", "attribute_and_trace", "analyze", "remediate", "report"}
+        stages = {None, "ingest", "attribute_and_trace", "analyze", "remediate", "track", "report"}
         assert {e["progress"]["stage"] for _, e in events} <= stages
 
         html = http.get(f"{batch['status_url']}/report?format=html", headers=auth(READ_KEY))

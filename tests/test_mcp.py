@@ -38,6 +38,9 @@ TOOLS = {
     "search_knowledge",
     "list_departments",
     "get_taxonomy",
+    "list_tracked_problems",
+    "get_tracked_problem",
+    "list_alerts",
 }
 APP_CRASH = "手机银行升级后一直闪退，登录不上，转账也转不了"
 FRAUD = f"信用卡{CARD}被盗刷两笔共5000元，我的手机{MOBILE}没收到任何验证短信"
