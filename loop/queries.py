@@ -199,7 +199,7 @@ class TrackingReader:
         return ProblemDetail(**base.model_dump(), lineage=lineage, alerts=alerts, examples=recent)
 
     def alerts(self, period: str | None = None, level: str | None = None) -> list[AlertView]:
-        """Alerts, newest period first; by default those of the latest period with any."""
+        """Alerts, newest period first, optionally of one period or one level."""
         with self.warehouse.connect() as conn:
             query, args = "SELECT * FROM alerts", []
             clauses = []

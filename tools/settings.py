@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     # they were calibrated.
     track: bool = Field(True, description="Keep analysed batches in the warehouse and track problems.")
     period: Literal["month", "week", "day"] = Field("month", description="Length of a tracking period.")
-    dormant_after: int = Field(2, ge=1, le=24, description="Periods without complaints before dormant.")
+    dormant_after: int = Field(2, ge=1, le=12, description="Periods without complaints before dormant.")
     track_assign_similarity: float = Field(
         0.55, gt=0, le=1, description="A complaint this close to a problem's centroid joins it."
     )
