@@ -165,6 +165,8 @@ class Tracker:
         self.rules = rules
         self.embedder = embedder
         self.label_name = label_name
+        # Lineage found while assigning a period, written with that period's merges.
+        self._pending_lineage: list[tuple[str, str, str, str, float]] = []
 
     def track(
         self, conn: sqlite3.Connection, items: list[TrackItem], *, source: str, batch_id: str
@@ -379,11 +381,7 @@ class Tracker:
             touched=True,
         )
 
-    _pending_lineage: list[tuple[str, str, str, str, float]]
-
     def _lineage(self, problem: str, related: str, kind: str, period: str, similarity: float) -> None:
-        if not hasattr(self, "_pending_lineage"):
-            self._pending_lineage = []
         self._pending_lineage.append((problem, related, kind, period, round(similarity, 4)))
 
     def _merge(
@@ -416,7 +414,7 @@ class Tracker:
                         )
                         self._lineage(younger.id, older.id, "merged_into", period, float(sims[a, b]))
                         outcome.merged.append((younger.id, older.id))
-        for row in getattr(self, "_pending_lineage", []):
+        for row in self._pending_lineage:
             conn.execute(
                 "INSERT OR REPLACE INTO lineage (problem_id, related_id, kind, period, similarity) "
                 "VALUES (?, ?, ?, ?, ?)",
