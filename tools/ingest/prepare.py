@@ -11,7 +11,8 @@ from datetime import date, datetime
 from typing import Any
 
 from tools.dedup import find_duplicates
-from tools.ingest.read import FIELDS, RawRow
+from tools.ingest.columns import FIELDS
+from tools.ingest.read import RawRow
 from tools.pii import mask, mask_text
 from tools.schema import Complaint, RowError
 from tools.text import normalize
