@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -20,7 +22,8 @@ from rich.table import Table
 from cli.common import EngineOpt, HomeOpt, build_settings, console, err, load_deps
 from graph.run import PreparedBatch, batch_id_for, prepare_batch, run_prepared
 from tools.audit import AuditError, AuditLog, cli_actor
-from tools.ingest import InputFileError, read_rows
+from tools.datafile import DataFileError
+from tools.ingest import InputFileError, ReadInfo, read_batch
 from tools.report import write_outputs
 from tools.schema import BatchResult, TrackingSummary
 from tools.settings import REPO_DATA, Settings
@@ -61,8 +64,34 @@ SourceOpt = Annotated[
 ]
 
 
+def _aliases_file(settings: Settings) -> Path:
+    """data/column_aliases.yaml, or the copy in VOC_HOME/data/ when there is one."""
+    edited = settings.edited_data_dir / "column_aliases.yaml"
+    return edited if edited.is_file() else settings.data_dir / "column_aliases.yaml"
+
+
+def _nothing_to_analyse(info: ReadInfo, prepared: PreparedBatch, out: Path) -> str:
+    """One line on why no row of the batch can be analysed: how the file was read, what was wrong."""
+    how = info.describe()
+    head = f"Nothing to analyse in {info.name}" + (f" ({how})" if how else "")
+    if not prepared.received:
+        return f"{head}: no rows under the header"
+    rejected = [e for e in prepared.errors if e.severity == "error"]
+    reasons = Counter((e.field, e.reason) for e in rejected)
+    (field, reason), n = reasons.most_common(1)[0] if reasons else (("row", "unreadable"), 0)
+    rows = "the only row was" if prepared.received == 1 else f"all {prepared.received} rows were"
+    return f"{head}: {rows} rejected, most often {field}: {reason} ({n} of them); see {out / 'errors.jsonl'}"
+
+
 def _analyze(
-    input_path: Path, out: Path, settings: Settings, fresh: bool, track: bool, source: str
+    input_path: Path,
+    out: Path,
+    settings: Settings,
+    fresh: bool,
+    track: bool,
+    source: str,
+    encoding: str | None = None,
+    column_spec: str | None = None,
 ) -> BatchResult:
     source = source.strip()
     tracking = track and settings.track
@@ -70,11 +99,27 @@ def _analyze(
         err.print(f"[bold red]--source[/]: give a name of 1 to {SOURCE_MAX} characters")
         raise typer.Exit(2)
     try:
-        rows = read_rows(input_path)
+        aliases = _aliases_file(settings)
+        batch = read_batch(input_path, encoding=encoding, columns=column_spec, aliases=aliases)
     except InputFileError as exc:
-        err.print(f"[bold red]Cannot read input[/]: {exc}")
+        err.print(f"[bold red]Cannot read input[/]: {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
+    except DataFileError as exc:
+        err.print(f"[bold red]Data file error[/]: {escape(str(exc))}")
+        raise typer.Exit(3) from None
+    rows, info = batch.rows, batch.info
+    how = info.describe()
+    if how:
+        line = f"Read {info.name} as {how[8:]}" if how.startswith("read as ") else f"Read {info.name}: {how}"
+        console.print(escape(line), soft_wrap=True, highlight=False)
     deps = load_deps(settings)
+    prepared = prepare_batch(rows, deps)
+    if not prepared.complaints:
+        out.mkdir(parents=True, exist_ok=True)
+        with (out / "errors.jsonl").open("w", encoding="utf-8") as fh:
+            fh.writelines(e.model_dump_json() + "\n" for e in prepared.errors)
+        err.print(escape(_nothing_to_analyse(info, prepared, out)), soft_wrap=True, highlight=False)
+        raise typer.Exit(2)
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -93,7 +138,6 @@ def _analyze(
             progress.update(tasks[stage], completed=done, total=max(total, 1))
 
         on_progress("ingest", 0, 1)
-        prepared = prepare_batch(rows, deps)
         # A tracked run is another batch than an untracked one (and than one under another source):
         # neither reuses the other's stored result.
         batch_id = batch_id_for(prepared.complaints, deps, source if tracking else None)
@@ -245,10 +289,31 @@ def analyze(
     engine: EngineOpt = None,
     no_track: NoTrackOpt = False,
     source: SourceOpt = "default",
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            "--encoding",
+            help="The text encoding of a CSV, JSON or JSONL file (utf-8, utf-16, gb18030, gbk, ...). "
+            "Default: detected (UTF-8 with or without BOM, UTF-16 with BOM, else GB18030).",
+            metavar="NAME",
+            show_default=False,
+        ),
+    ] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            "--columns",
+            help="Which column fills which field when its name is not id, text, ... or an alias in "
+            "data/column_aliases.yaml: FIELD=COLUMN pairs, e.g. text=诉求内容,id=流水号.",
+            metavar="FIELD=COLUMN,...",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Analyse a complaint batch: attribution, root cause, common problems, priorities, proposals.
 
-    Bad rows are listed in errors.jsonl (row, field, reason) and the rest are analysed.
+    Bad rows are listed in errors.jsonl (row, field, reason) and the rest are analysed; when no
+    row can be analysed the command says why in one line and exits with code 2.
     An interrupted run resumes where it stopped when you run the same command again.
 
     The batch is also kept in the warehouse (VOC_HOME/warehouse.db, masked), where problems are
@@ -257,7 +322,9 @@ def analyze(
     again, with the same --source and id, is updated, never counted twice.
     """
     settings = build_settings(home, engine, service_matrix=service_matrix, taxonomy=taxonomy)
-    _analyze(input, out, settings, fresh, track=not no_track, source=source)
+    _analyze(
+        input, out, settings, fresh, track=not no_track, source=source, encoding=encoding, column_spec=columns
+    )
 
 
 @app.command()
