@@ -128,12 +128,15 @@ def batch_from_bytes(
         return Batch(_table(_csv_records(text), info, table, explicit), info)
     records = _read_jsonl(text, decoded.encoding) if fmt == "jsonl" else _read_json(text, info)
     rows = []
+    mappings: dict[tuple[str, ...], dict[str, str]] = {}  # records mostly share their keys
     for raw in records:
         if raw.data is not None:
-            mapping = match(list(raw.data), table, explicit, strict=False)
-            for column, fld in mapping.items():
-                info.columns.setdefault(fld, column)
-            raw = RawRow(raw.row, rename(raw.data, mapping))
+            keys = tuple(raw.data)
+            if keys not in mappings:
+                mappings[keys] = match(list(keys), table, explicit, strict=False)
+                for column, fld in mappings[keys].items():
+                    info.columns.setdefault(fld, column)
+            raw = RawRow(raw.row, rename(raw.data, mappings[keys]))
         rows.append(raw)
     return Batch(rows, info)
 
