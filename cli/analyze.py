@@ -274,10 +274,19 @@ def analyze(
     ] = Path("voc-out"),
     service_matrix: Annotated[
         Path | None,
-        typer.Option("--service-matrix", help="Your own service matrix YAML (see data/service_matrix.yaml)."),
+        typer.Option(
+            "--service-matrix",
+            help="Your own service matrix: YAML/JSON like data/service_matrix.yaml, or a CSV/XLSX "
+            "sheet with one row per department (start from `voc data export`).",
+        ),
     ] = None,
     taxonomy: Annotated[
-        Path | None, typer.Option("--taxonomy", help="Your own taxonomy YAML (see data/taxonomy.yaml).")
+        Path | None,
+        typer.Option(
+            "--taxonomy",
+            help="Your own taxonomy: YAML/JSON like data/taxonomy.yaml, or a CSV/XLSX sheet with one "
+            "row per L2 label.",
+        ),
     ] = None,
     fresh: Annotated[
         bool,

@@ -82,4 +82,7 @@ def load_deps(settings: Settings) -> Deps:
         def built(name: str, n: int) -> None:
             status.update(f"Indexed {n} {name} records into the knowledge store…")
 
-        return make_deps(settings, on_build=built)
+        deps = make_deps(settings, on_build=built)
+    for warning in deps.matrix.load_warnings:
+        err.print(f"[yellow]Service matrix warning[/]: {warning}")
+    return deps

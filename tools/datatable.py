@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from tools.datafile import DataFileError
+from tools.datafile import DataFileError, file_digest
 
 TABLE_SUFFIXES = (".csv", ".xlsx")
 
@@ -312,6 +312,10 @@ def unused_columns(sheet: Sheet, known: Iterable[str]) -> list[str]:
 
 def version_of(path: Path) -> str:
     """A version for a table without one in its about sheet: its content hash."""
-    from tools.datafile import file_digest
 
-    return f"{path.name}@{file_digest(path, *companion_files(path))[:8]}"
+    return f"{path.name}@{file_digest(*data_files(path))[:8]}"
+
+
+def data_files(path: Path | str) -> list[Path]:
+    """A data file and, for a CSV table, its companion sheets: what its content hash covers."""
+    return [Path(path), *companion_files(path)]

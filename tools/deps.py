@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tools.datafile import file_digest
+from tools.datatable import data_files
 from tools.embeddings import Embedder
 from tools.knowledge import (
     CasesFile,
@@ -111,8 +112,8 @@ def knowledge_sources(settings: Settings, deps_data: dict[str, Any]) -> list[Sou
         Source("knowledge", knowledge_docs, file_digest(settings.path("knowledge"))),
         Source("cases", case_docs, file_digest(settings.path("cases"))),
         # Exemplars are complaints, so they are embedded like complaints (as queries).
-        Source("taxonomy", exemplar_docs, file_digest(settings.path("taxonomy")), kind="query"),
-        Source("service_matrix", matrix_docs, file_digest(settings.path("service_matrix"))),
+        Source("taxonomy", exemplar_docs, file_digest(*data_files(settings.path("taxonomy"))), kind="query"),
+        Source("service_matrix", matrix_docs, file_digest(*data_files(settings.path("service_matrix")))),
     ]
 
 
