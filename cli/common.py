@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from graph.deps import make_deps
 from tools.datafile import DataFileError
@@ -84,5 +85,5 @@ def load_deps(settings: Settings) -> Deps:
 
         deps = make_deps(settings, on_build=built)
     for warning in deps.matrix.load_warnings:
-        err.print(f"[yellow]Service matrix warning[/]: {warning}")
+        err.print(f"[yellow]Service matrix warning[/]: {escape(warning)}", soft_wrap=True)
     return deps
