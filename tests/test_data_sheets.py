@@ -199,3 +199,12 @@ def test_analyze_with_a_chinese_spreadsheet_matrix(tmp_path: Path) -> None:
     owners = {r["attribution"]["department_id"] for r in results}
     assert results and owners <= names, owners
     assert len(owners) >= 2
+
+
+def test_a_control_character_in_a_channel_cell_is_a_cell_error(tmp_path: Path) -> None:
+    rows = [HEADER, ["信用卡中心", "负责人甲", "信用卡", "手机银行|视频\\t柜员", "年费", ""]]
+    rows[1][3] = rows[1][3].replace("\\t", "\t")
+    with pytest.raises(
+        DataFileError, match=r"matrix.csv, row 2, column 渠道 \(channels\): channel .*control"
+    ):
+        load_matrix(write_csv(tmp_path / "matrix.csv", rows))

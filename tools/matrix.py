@@ -162,8 +162,8 @@ _LIST_FIELDS = ("business_lines", "channels", "keywords", "owns_labels", "staff"
 class _Vocabulary:
     """Channels (or business lines) by id and alias; an unknown name is added with a warning."""
 
-    def __init__(self, kind: str, items: list[Alias], warnings: list[str]) -> None:
-        self.kind, self.items, self.warnings = kind, items, warnings
+    def __init__(self, kind: str, items: list[Alias], warnings: list[str], path: Path) -> None:
+        self.kind, self.items, self.warnings, self.path = kind, items, warnings, path
         self.index: dict[str, str] = {}
         for item in items:
             for word in (item.id, *item.aliases):
@@ -173,7 +173,10 @@ class _Vocabulary:
         known = self.index.get(name.casefold())
         if known is not None:
             return known
-        self.items.append(Alias(id=dt.check_id(name)))
+        try:
+            self.items.append(Alias(id=dt.check_id(name)))
+        except ValueError as exc:
+            raise DataFileError(self.path, [f"{where}: {self.kind} {name!r} {exc}"]) from None
         self.index[name.casefold()] = name
         self.warnings.append(f"{where}: unknown {self.kind} {name!r}, added as a new {self.kind}")
         return name
@@ -206,10 +209,10 @@ def matrix_from_table(path: Path) -> ServiceMatrix:
         bundled = load_model(REPO_DATA / "service_matrix.yaml", ServiceMatrix)
     warnings = dt.unused_columns(sheet, DEPARTMENT_COLUMNS)
     channels = _Vocabulary(
-        "channel", _aliases(book, CHANNEL_SHEET, bundled.channels if bundled else []), warnings
+        "channel", _aliases(book, CHANNEL_SHEET, bundled.channels if bundled else []), warnings, path
     )
     lines = _Vocabulary(
-        "business line", _aliases(book, LINE_SHEET, bundled.business_lines if bundled else []), warnings
+        "business line", _aliases(book, LINE_SHEET, bundled.business_lines if bundled else []), warnings, path
     )
     problems: list[str] = []
     rows: dict[str, tuple[dt.Row, dict[str, object]]] = {}
