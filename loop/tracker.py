@@ -21,7 +21,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from loop.space import TrackingSpace
-from loop.warehouse import StoredComplaint, Warehouse
+from loop.warehouse import StoredComplaint, Warehouse, text_hash
 from tools.clustering import cluster_vectors
 from tools.embeddings import normalize_rows
 
@@ -205,10 +205,11 @@ class Tracker:
         )
         keep: dict[str, str | None] = {}
         versions: dict[str, int] = {}
+        text_keys = {it.id: text_hash(it.text) for it in items}
         pending: list[int] = []
         for i, it in enumerate(items):
             old = stored.get(it.id)
-            text_key = hashlib.sha256(it.text.encode("utf-8")).hexdigest()
+            text_key = text_keys[it.id]
             versions[it.id] = 1
             if old is not None:
                 versions[it.id] = old.version
@@ -252,7 +253,7 @@ class Tracker:
                     source=source,
                     id=it.id,
                     version=versions[it.id],
-                    text_hash=hashlib.sha256(it.text.encode("utf-8")).hexdigest(),
+                    text_hash=text_keys[it.id],
                     text=it.text,
                     period=period,
                     received_at=it.received_at,
