@@ -16,8 +16,11 @@ from typing import Any
 
 import numpy as np
 
-SCHEMA_VERSION = 1
-SCHEMA = """
+from loop import outbox
+
+SCHEMA_VERSION = 2
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS vectors (
     embedder TEXT NOT NULL,
@@ -114,6 +117,8 @@ CREATE TABLE IF NOT EXISTS alerts (
 CREATE INDEX IF NOT EXISTS alerts_period ON alerts(period);
 CREATE TABLE IF NOT EXISTS periods (period TEXT PRIMARY KEY, exposure REAL NOT NULL);
 """
+    + outbox.SCHEMA
+)
 
 
 def text_hash(text: str) -> str:
