@@ -106,6 +106,10 @@ class Severity(BaseModel):
     score: float = Field(ge=0, le=100, description="Severity 0-100.")
     level: Level = Field(description="high, medium or low after the configured cut points.")
     factors: dict[str, float] = Field(description="Each factor's 0-1 value.")
+    amount: float = Field(0, description="Yuan named in the complaint (foreign amounts converted).")
+    conduct: list[str] = Field(
+        default_factory=list, description="Conduct-rule breaches the complaint names (configured rule names)."
+    )
 
 
 class ComplaintResult(BaseModel):
@@ -170,6 +174,11 @@ class Measure(BaseModel):
     text: str
     term: Literal["short", "long"]
     sources: list[str] = Field(default_factory=list, description="Ids of cases or entries it came from.")
+    basis: str | None = Field(
+        None,
+        description="For a generic measure, where it came from: 标签 <L2> (the problem's own label), or "
+        "维度 <dimension> when that label has none configured.",
+    )
 
 
 class Metric(BaseModel):
@@ -258,6 +267,37 @@ class TrackingSummary(BaseModel):
     )
 
 
+class RankFactor(BaseModel):
+    """One factor behind a problem's place: its 0-1 value and what it rests on."""
+
+    name: str = Field(
+        description="Factor key: money, conduct, grade, blocking, urgency, intensity (severity); "
+        "volume, growth, escalation, vulnerable (impact)."
+    )
+    label: str = Field(description="The factor's Chinese name, e.g. 资金损失.")
+    value: float = Field(description="The factor's 0-1 value for the problem (mean over its members).")
+    weight: float = Field(description="Its configured weight in the severity or impact score.")
+    detail: str = Field(description="What it rests on, e.g. 涉及金额 ¥12,300.")
+
+
+class Ranking(BaseModel):
+    """Why a problem sits where it does; computed from numbers and configured cue matches only."""
+
+    reason: str = Field(
+        description="One line: the deciding factors and the priority, "
+        "e.g. 资金损失：涉及金额 ¥12,300；监管风险：承诺保本保收益（4 件）。"
+    )
+    priority_rule: str = Field(description="How the priority was reached: matrix cell, floors, peer rule.")
+    protected: bool = Field(
+        False,
+        description="Money lost (特急) or a conduct breach: never ranked below a lesser problem of similar "
+        "size.",
+    )
+    factors: list[RankFactor] = Field(
+        default_factory=list, description="Every factor, largest contribution first."
+    )
+
+
 class Problem(BaseModel):
     """A common problem: a cluster of similar negative voices, scored and ranked."""
 
@@ -287,6 +327,7 @@ class Problem(BaseModel):
     trend: Trend | None = Field(None, description="The tracked problem's status and recent series.")
     summary: str | None = Field(None, description="One-sentence summary (llm engine only).")
     engine: Engine = Field("rules", description="Engine that named the problem; scores are always code.")
+    ranking: Ranking | None = Field(None, description="Which factors put it where it is.")
 
 
 class LabelSpike(BaseModel):
