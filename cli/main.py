@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from cli import analyze, audit, data, evaluate, kb, serve, tracking
+from cli import analyze, audit, data, evaluate, kb, serve, tracking, webhooks
 
 app = typer.Typer(
     name="voc",
@@ -16,6 +16,7 @@ app = typer.Typer(
         "Start with `voc demo`, then `voc analyze your_batch.csv --out reports/`.\n\n"
         "What keeps coming back, period after period: `voc problems --status rising`, `voc alerts`.\n\n"
         "Who did what, when: `voc audit --days 7`.\n\n"
+        "Tickets out: `voc webhooks add URL --events problem.new,problem.alert`.\n\n"
         "Your own service matrix or taxonomy as a spreadsheet: `voc data export --format xlsx`.\n\n"
         "Keep data no longer than needed: `voc purge --older-than 90 --dry-run`, then `--yes`."
     ),
@@ -31,6 +32,7 @@ app.add_typer(audit.app)
 app.add_typer(tracking.problems_app, name="problems")
 app.add_typer(tracking.app)
 app.add_typer(tracking.periods_app, name="periods")
+app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(kb.app, name="kb")
 app.add_typer(data.app, name="data")
 

@@ -12,7 +12,7 @@ from langgraph.runtime import Runtime
 
 from graph.state import BatchState, ProblemRecord, ResultRecord
 from loop.periods import period_of
-from loop.series import rebuild
+from loop.series import announce_new, rebuild
 from loop.space import TrackingSpace
 from loop.summary import summarise, trends_for
 from loop.tracker import Tracker, TrackingRules, TrackItem
@@ -96,6 +96,8 @@ def track(state: BatchState, runtime: Runtime[Deps]) -> BatchState:
         )
         outcome = tracker.track(conn, items, source=source, batch_id=state["batch_id"])
         rebuild(conn, deps.settings.period, TrendRules(dormant_after=deps.settings.dormant_after))
+        # Events for webhooks, queued in this very transaction: they exist exactly when the change does.
+        announce_new(conn, outcome.opened, state["batch_id"], source)
         latest = max(outcome.periods) if outcome.periods else None
         summary = summarise(conn, outcome, source, latest, len(items), state.get("vectors_reused", 0), labels)
         wanted = {tp for tp in outcome.tracked_of.values() if tp}

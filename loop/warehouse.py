@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from loop import outbox
+from loop import outbox, webhooks
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: webhook subscriptions and deliveries
 SCHEMA = (
     """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -118,6 +118,7 @@ CREATE INDEX IF NOT EXISTS alerts_period ON alerts(period);
 CREATE TABLE IF NOT EXISTS periods (period TEXT PRIMARY KEY, exposure REAL NOT NULL);
 """
     + outbox.SCHEMA
+    + webhooks.SCHEMA
 )
 
 
