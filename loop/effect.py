@@ -288,7 +288,8 @@ def describe(e: Effect, rules: EffectRules) -> str:
         parts.append(f"{_span(e.transition)} left out as the transition.")
     if not e.after.periods:
         parts.append(
-            f"No {unit} after the fix and its transition is in the warehouse yet: too early to tell."
+            f"The warehouse holds no {unit} before the fix and after its transition to compare yet: "
+            "too early to tell."
         )
         return " ".join(parts)
     n = len(e.after.periods)

@@ -70,6 +70,32 @@ class ActionUpdate(BaseModel):
     )
 
 
+EFFECT_KEYS = ("verdict", "rate_ratio", "ci_low", "ci_high", "control_ratio", "basis")
+WINDOW_KEYS = ("periods", "complaints", "exposure")
+
+
+def action_json(a: Action) -> dict[str, Any]:
+    """An action as ``voc actions show --json`` and ``list --json`` print it."""
+    e = a.effect
+    effect = None
+    if e is not None:
+        effect = {
+            **e.model_dump(mode="json", include=set(EFFECT_KEYS)),
+            "before": e.before.model_dump(include=set(WINDOW_KEYS)),
+            "after": e.after.model_dump(include=set(WINDOW_KEYS)),
+        }
+    return {
+        "id": a.id,
+        "problem_id": a.problem_id,
+        "status": a.status,
+        "owner": a.owner,
+        "due": a.due.isoformat(),
+        "fixed_on": a.fixed_on.isoformat() if a.fixed_on else None,
+        "history": [h.model_dump(mode="json", by_alias=True) for h in a.history],
+        "effect": effect,
+    }
+
+
 def effect_rules(settings: Settings) -> EffectRules:
     """The windows and verdict thresholds in force (VOC_PERIOD, VOC_ACTION_*)."""
     return EffectRules(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.actions import ActionService
 from services.batches import BatchService
 from services.config import ApiSettings
 from services.holder import DepsHolder
@@ -31,6 +32,7 @@ class Services:
     batches: BatchService
     knowledge: KnowledgeService
     tracking: TrackingService
+    actions: ActionService
     auth: Auth
     audit: AuditLog
     embedder_ready: bool = False
@@ -74,6 +76,7 @@ def build_services(
         batches=BatchService(settings, api_settings, jobs, holder, runner, audit),
         knowledge=KnowledgeService(holder, audit),
         tracking=TrackingService(settings, audit),
+        actions=ActionService(settings, audit),
         auth=auth or Auth(api_settings),
         audit=audit,
     )
