@@ -305,7 +305,7 @@ def describe(e: Effect, rules: EffectRules) -> str:
         parts.append(
             f"The rate after is {e.rate_ratio:.2f} times the rate before (95% interval "
             f"{(e.ci_low or 0):.2f}–{high}); the target asks for at most {e.target_ratio:.2f}"
-            f"{' and is met' if e.target_met else ', not met yet'}."
+            f"{' and is met' if e.target_met else ', not met'}."
         )
     if e.control_ratio is not None:
         parts.append(
