@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from services.actions import ActionService
 from services.batches import BatchService
 from services.config import Principal, Scope
 from services.factory import Services
@@ -43,10 +44,15 @@ def get_webhooks(services: ServicesDep) -> WebhookService:
     return services.webhooks
 
 
+def get_actions(services: ServicesDep) -> ActionService:
+    return services.actions
+
+
 BatchesDep = Annotated[BatchService, Depends(get_batches)]
 KnowledgeDep = Annotated[KnowledgeService, Depends(get_knowledge)]
 TrackingDep = Annotated[TrackingService, Depends(get_tracking)]
 WebhooksDep = Annotated[WebhookService, Depends(get_webhooks)]
+ActionsDep = Annotated[ActionService, Depends(get_actions)]
 
 
 def caller(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from services.actions import ActionService
 from services.batches import BatchService
 from services.config import ApiSettings
 from services.holder import DepsHolder
@@ -33,6 +34,7 @@ class Services:
     knowledge: KnowledgeService
     tracking: TrackingService
     webhooks: WebhookService
+    actions: ActionService
     auth: Auth
     audit: AuditLog
     embedder_ready: bool = False
@@ -83,6 +85,7 @@ def build_services(
         knowledge=KnowledgeService(holder, audit),
         tracking=TrackingService(settings, audit),
         webhooks=WebhookService(settings, audit),
+        actions=ActionService(settings, audit),
         auth=auth or Auth(api_settings),
         audit=audit,
     )

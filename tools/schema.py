@@ -247,6 +247,28 @@ class TrackedChange(BaseModel):
     p_value: float | None = None
 
 
+class ActionLine(BaseModel):
+    """An action on a tracked problem and where its effect stands after the batch."""
+
+    id: str
+    problem_id: str
+    problem_name: str | None = None
+    status: str = Field(description="open, in_progress, done, verified, not_effective, reopened.")
+    owner: str | None = None
+    due: str
+    overdue: bool
+    fixed_on: str | None = None
+    verdict: str | None = Field(None, description="pending, improving, effective, not_effective, regressed.")
+    rate_ratio: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    basis: str | None = None
+    before: str | None = Field(None, description="The before window: periods and complaints.")
+    after: str | None = None
+    control_ratio: float | None = None
+    summary: str | None = Field(None, description="The effect in words.")
+
+
 class TrackingSummary(BaseModel):
     """What the warehouse learnt from this batch ("since last time")."""
 
@@ -264,6 +286,9 @@ class TrackingSummary(BaseModel):
     merged: list[list[str]] = Field(default_factory=list, description="[absorbed, into] pairs.")
     changes: list[TrackedChange] = Field(
         default_factory=list, description="New, rising, falling and returning problems and labels."
+    )
+    actions: list[ActionLine] = Field(
+        default_factory=list, description="Every action not cancelled, with its verdict after this batch."
     )
 
 

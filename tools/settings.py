@@ -104,6 +104,19 @@ class Settings(BaseSettings):
     webhook_poll: float = Field(
         2.0, gt=0, le=300, description="Seconds between outbox checks of a running dispatcher (voc serve)."
     )
+    # Actions and effect verification (loop/actions.py, loop/effect.py). Complaint-handling rules give
+    # 15 days to handle a complaint, extendable; a proposal's handling class and priority set the
+    # deadline from remediation.yaml instead when the action comes from one.
+    action_due_days: int = Field(
+        15, ge=1, le=3650, description="Days until an action is due when no proposal's deadline applies."
+    )
+    action_transition_gap: int = Field(
+        1, ge=0, le=12, description="Periods left out after a fix, from the fix's own (its mixed period)."
+    )
+    action_min_periods: int = Field(
+        2, ge=1, le=24, description="Periods after a fix before it can be called effective or not effective."
+    )
+    action_max_window: int = Field(6, ge=1, le=36, description="The most periods compared on each side.")
 
     def path(self, name: str) -> Path:
         """The data file in force: an explicit ``VOC_<NAME>_PATH``, else the copy edited through
