@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from cli import analyze, audit, data, evaluate, kb, serve, tracking
+from cli import analyze, audit, data, evaluate, kb, serve, tracking, train
 
 app = typer.Typer(
     name="voc",
@@ -17,7 +17,8 @@ app = typer.Typer(
         "What keeps coming back, period after period: `voc problems --status rising`, `voc alerts`.\n\n"
         "Who did what, when: `voc audit --days 7`.\n\n"
         "Your own service matrix or taxonomy as a spreadsheet: `voc data export --format xlsx`.\n\n"
-        "Keep data no longer than needed: `voc purge --older-than 90 --dry-run`, then `--yes`."
+        "Keep data no longer than needed: `voc purge --older-than 90 --dry-run`, then `--yes`.\n\n"
+        "Rebuild the trained sentiment head from its public corpus: `voc train sentiment`."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -33,6 +34,7 @@ app.add_typer(tracking.app)
 app.add_typer(tracking.periods_app, name="periods")
 app.add_typer(kb.app, name="kb")
 app.add_typer(data.app, name="data")
+app.add_typer(train.app, name="train")
 
 
 def main() -> None:  # pragma: no cover - console entry
