@@ -52,7 +52,7 @@ def sentiment(
 
     The pipeline uses the head only with the embedder it was trained on; otherwise it scores
     sentiment with data/lexicon.yaml alone and says so once in the log. The defaults reproduce
-    the shipped data/models/sentiment_head.json (about 15 minutes on 2 busy cores: embedding is
+    the shipped data/models/sentiment_head.json (about 20-25 minutes on 2 busy cores: embedding is
     the slow part).
 
     Examples:
