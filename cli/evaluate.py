@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from cli.common import HomeOpt, build_settings, console, err, load_deps
 from tools.deps import Deps
+
+if TYPE_CHECKING:
+    from evals.sentiment import AucPair
 
 app = typer.Typer()
 
@@ -42,17 +45,30 @@ def eval_cmd(
             "how often a complaint or a new month's cluster would join its own problem, or a wrong one.",
         ),
     ] = False,
+    sentiment: Annotated[
+        bool,
+        typer.Option(
+            "--sentiment",
+            help="Score sentiment instead, on bank comments labelled negative/neutral/positive that "
+            "the head never saw (evals/datasets/sentiment_bank.jsonl, or --dataset): ROC AUC "
+            "negative-vs-positive and negative-vs-rest for the pipeline's score, the trained head "
+            "alone and the lexicon alone.",
+        ),
+    ] = False,
 ) -> None:
     """Score the agents against a labelled dataset: accuracy, macro-F1, ARI, top problem, spike.
 
     With --pii, score the masking of personal data instead (recall, false-positive rate, per kind).
     With --tracking, calibrate the thresholds that keep tracked problems' ids stable.
+    With --sentiment, score sentiment on labelled bank comments (goals: AUC 0.93 / 0.80).
 
     Examples:
 
       voc eval --split holdout
 
       voc eval --pii --out voc-pii.json
+
+      voc eval --sentiment
     """
     from evals.dataset import DEFAULT_DATASET
     from evals.run import run_eval
@@ -66,6 +82,9 @@ def eval_cmd(
         return
     if tracking:
         _tracking(home, out)
+        return
+    if sentiment:
+        _sentiment(home, dataset, out or Path("voc-sentiment.json"))
         return
     out = out or Path("voc-eval.json")
     if split not in ("dev", "holdout", "all"):
@@ -121,6 +140,38 @@ def eval_cmd(
     console.print(conf)
     out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
     console.print(f"Report with every mismatch: [bold]{out}[/]")
+
+
+def _sentiment(home: Path | None, dataset: Path | None, out: Path) -> None:
+    from evals.sentiment import SENTIMENT_SET, run_sentiment_eval
+
+    deps = load_deps(build_settings(home))
+    with console.status("Embedding and scoring the labelled bank comments…"):
+        report = run_sentiment_eval(deps, dataset or SENTIMENT_SET)
+    counts = " · ".join(f"{n} {k}" for k, n in sorted(report.counts.items()))
+    table = Table(title=f"Sentiment · {report.dataset} · {report.rows} rows ({counts})", title_justify="left")
+    for col in ("Score", "AUC neg vs pos", "AUC neg vs rest"):
+        table.add_column(col, justify="left" if col == "Score" else "right")
+
+    def cells(p: AucPair | None) -> list[str]:
+        values = (None, None) if p is None else (p.neg_vs_pos, p.neg_vs_rest)
+        return ["-" if v is None else f"{v:.3f}" for v in values]
+
+    table.add_row("pipeline (head + lexicon)", *cells(report.blend))
+    table.add_row("head alone", *cells(report.head_only))
+    table.add_row("lexicon alone", *cells(report.lexicon_only))
+    for lang, p in report.by_language.items():
+        table.add_row(f"pipeline, {lang} rows", *cells(p))
+    table.add_row("goal", f"{report.goals['neg_vs_pos']:.2f}", f"{report.goals['neg_vs_rest']:.2f}")
+    console.print(table)
+    held = "-" if report.heldout_corpus_auc is None else f"{report.heldout_corpus_auc:.3f}"
+    console.print(
+        f"Head: {report.head} ({report.embedder}); its AUC on held-out corpus sentences: {held}. "
+        f"Polarity accuracy {report.polarity_accuracy:.1%}; negative rows read as negative with "
+        f"intensity > 0: {report.negative_with_intensity:.1%}."
+    )
+    out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
+    console.print(f"Report with every miss: [bold]{out}[/]")
 
 
 def _tracking(home: Path | None, out: Path | None) -> None:

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from cli import actions, analyze, audit, data, evaluate, kb, serve, tracking, webhooks
+from cli import actions, analyze, audit, data, evaluate, kb, serve, tracking, train, webhooks
 
 app = typer.Typer(
     name="voc",
@@ -20,7 +20,8 @@ app = typer.Typer(
         "Who did what, when: `voc audit --days 7`.\n\n"
         "Tickets out: `voc webhooks add URL --events problem.new,problem.alert`.\n\n"
         "Your own service matrix or taxonomy as a spreadsheet: `voc data export --format xlsx`.\n\n"
-        "Keep data no longer than needed: `voc purge --older-than 90 --dry-run`, then `--yes`."
+        "Keep data no longer than needed: `voc purge --older-than 90 --dry-run`, then `--yes`.\n\n"
+        "Rebuild the trained sentiment head from its public corpus: `voc train sentiment`."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -38,6 +39,7 @@ app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(actions.app, name="actions")
 app.add_typer(kb.app, name="kb")
 app.add_typer(data.app, name="data")
+app.add_typer(train.app, name="train")
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -10,6 +10,7 @@ from tools.datafile import file_digest
 from tools.deps import Deps, knowledge_sources, load_data, package_version
 from tools.embeddings import Embedder, make_embedder
 from tools.llm import make_llm
+from tools.sentiment_head import head_for
 from tools.settings import DATA_FILES, Settings
 from tools.store import KnowledgeStore, make_client
 
@@ -29,6 +30,7 @@ def make_deps(
     store = KnowledgeStore(client, embedder, knowledge_sources(settings, data))
     if build_store:
         store.ensure_built(progress=on_build)
+    head, _note = head_for(settings.sentiment_head_file, embedder.name)
     versions = {
         "voc_tracer": package_version(),
         "service_matrix": data["matrix"].version,
@@ -39,6 +41,7 @@ def make_deps(
         "remediation": data["remediation"].version,
         "lexicon": data["lexicon"].version,
         "embedder": embedder.name,
+        "sentiment_head": head.version if head else "none (lexicon only)",
         # Content digest of every data file: a batch analysed with other data is another batch.
         "data_digest": file_digest(*(settings.path(n) for n in DATA_FILES)),
     }
@@ -52,6 +55,7 @@ def make_deps(
         store=store,
         versions=versions,
         llm=llm,
+        sentiment_head=head,
         **data,
     )
     if build_store:

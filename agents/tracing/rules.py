@@ -74,7 +74,7 @@ def trace_rules(complaints: list[Complaint], vectors: np.ndarray, deps: Deps) ->
         order = np.argsort(-combined)
         best = int(order[0])
         label = index.labels[best]
-        senti = index.sentiment.score(c.text)
+        senti = index.sentiment.score(c.text, vectors[i])
         has_cue = bool(cue_hits)
         # The batch is complaints: a row is a negative voice unless it reads as praise, or as a
         # plain question or suggestion with no problem cue in it.
