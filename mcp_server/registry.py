@@ -12,9 +12,10 @@ from mcp.server.mcpserver.tools import Tool
 from mcp.types import ToolAnnotations
 from pydantic import ConfigDict
 
+# Only what differs from the spec's defaults: idempotentHint means something only for a tool that
+# writes, and readOnlyHint is false unless said.
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
-COMPUTE = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
-WRITES = ToolAnnotations(read_only_hint=False, open_world_hint=False)
+WRITES = ToolAnnotations(open_world_hint=False)
 
 # A tool group's entries: the tool function, its title, its annotations.
 Entry = tuple[Callable[..., Any], str, ToolAnnotations]
@@ -162,7 +163,7 @@ class _Listing:
         for name, sub in defs.items():
             first, same = self.inputs.setdefault(name, (tool, sub))
             if first != tool and same == sub:
-                defs[name] = {"type": "object", "description": f"{name} as in {first}."}
+                defs[name] = {"type": "object", "description": f"As in {first}."}
                 self.named.setdefault((tool, "in"), set()).add(name)
         return schema
 
@@ -174,7 +175,7 @@ class _Listing:
         for name, sub in list(defs.items()):
             first, same = self.outputs.setdefault(name, (tool, sub))
             if first != tool and same == sub:
-                defs[name] = {"description": f"{name} as in {first}."}
+                defs[name] = {"description": f"As in {first}."}
                 self.named.setdefault((tool, "out"), set()).add(name)
         # Drop what only the named definitions used (a ProblemView's ProposalView, say).
         used = _refs({k: v for k, v in schema.items() if k != "$defs"})
