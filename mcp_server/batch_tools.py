@@ -10,7 +10,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from mcp_server.models import Accepted, Analysis, BatchProgress, BatchReport, ProblemView, RunSummary
-from mcp_server.registry import COMPUTE, READ_ONLY, WRITES, Entry
+from mcp_server.registry import READ_ONLY, WRITES, Entry
 from mcp_server.runtime import STAGE_TEXT, Complaints, Relay, actor, caller, in_thread, submission
 from tools.schema import BatchResult
 
@@ -50,10 +50,9 @@ async def submit_batch(
     ] = None,
     track: bool = True,
 ) -> Accepted:
-    """Queue a large batch (up to 200,000 complaints) for background analysis; answers with its
-    batch_id at once. Rows are validated and masked first; refused rows show in the status. Then
-    call get_batch_status (wait_seconds) and get_batch_report. track: keep it to follow problems
-    over time (an id resent from the same source updates it)."""
+    """Queue up to 200,000 complaints for background analysis; answers with its batch_id at once. Rows
+    are validated and masked first; refused rows show in the status. Then get_batch_status (wait_seconds)
+    and get_batch_report. track: follow problems over time (an id resent from one source updates it)."""
     svc, who = await caller(ctx, "write")
     sub = submission(complaints, source, track)
     via = actor(ctx, who)
@@ -128,7 +127,7 @@ async def get_batch_report(
 
 
 TOOLS: list[Entry] = [
-    (analyze_complaints, "Analyse complaints now", COMPUTE),
+    (analyze_complaints, "Analyse complaints now", READ_ONLY),
     (submit_batch, "Submit a large batch", WRITES),
     (get_batch_status, "Batch status", READ_ONLY),
     (get_batch_report, "Batch report", READ_ONLY),

@@ -28,7 +28,7 @@ from mcp_server.models import (
     Remediation,
     Traced,
 )
-from mcp_server.registry import COMPUTE, Entry
+from mcp_server.registry import READ_ONLY, Entry
 from mcp_server.runtime import Complaints, Relay, caller, in_thread, one, submission, tool_error
 from services.errors import NoValidRows
 from tools import injection
@@ -253,8 +253,8 @@ def ledger(deps: Deps) -> Iterator[str]:
 
 
 TOOLS: list[Entry] = [
-    (attribute_complaint, "Attribute a complaint", COMPUTE),
-    (trace_root_cause, "Trace a root cause", COMPUTE),
-    (assess_priority, "Assess priority", COMPUTE),
-    (suggest_remediation, "Suggest remediation", COMPUTE),
+    (attribute_complaint, "Attribute a complaint", READ_ONLY),
+    (trace_root_cause, "Trace a root cause", READ_ONLY),
+    (assess_priority, "Assess priority", READ_ONLY),
+    (suggest_remediation, "Suggest remediation", READ_ONLY),
 ]

@@ -12,9 +12,10 @@ from mcp.server.mcpserver.tools import Tool
 from mcp.types import ToolAnnotations
 from pydantic import ConfigDict
 
+# Only what differs from the spec's defaults: idempotentHint means something only for a tool that
+# writes, and readOnlyHint is false unless said.
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
-COMPUTE = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
-WRITES = ToolAnnotations(read_only_hint=False, open_world_hint=False)
+WRITES = ToolAnnotations(open_world_hint=False)
 
 # A tool group's entries: the tool function, its title, its annotations.
 Entry = tuple[Callable[..., Any], str, ToolAnnotations]
@@ -35,7 +36,8 @@ def tool_list(*groups: list[Entry]) -> list[Tool]:
     in full (the complaint rows) is named there instead of repeated. Results carry every field of their
     schema, so output schemas list no ``required`` or defaults, no ``type`` another keyword implies, and
     leave the meaning of the fields to the tool's description; a definition an earlier tool's output
-    already gave in full is named there instead of repeated.
+    already gave in full is named there instead of repeated. Such a pointer used once stands where it
+    is used, not under ``$defs``.
     """
     listing = _Listing()
     tools = []
@@ -54,9 +56,11 @@ def tool_list(*groups: list[Entry]) -> list[Tool]:
     )
     keep = {name for name, n in named.items() if n > 1}
     for tool in tools:
-        tool.parameters = _inline(tool.parameters, keep)
+        # A pointer to an earlier tool's definition, used once, goes where it is used like any other.
+        inputs, outputs = listing.pointers(tool.name)
+        tool.parameters = _inline(tool.parameters, keep - inputs)
         if tool.fn_metadata.output_schema is not None:
-            tool.fn_metadata.output_schema = _inline(tool.fn_metadata.output_schema, keep)
+            tool.fn_metadata.output_schema = _inline(tool.fn_metadata.output_schema, keep - outputs)
     return tools
 
 
@@ -140,6 +144,11 @@ class _Listing:
         self.described: dict[str, str] = {}  # argument name: its description
         self.inputs: dict[str, tuple[str, Any]] = {}  # definition name: (tool, its schema)
         self.outputs: dict[str, tuple[str, Any]] = {}  # definition name: (tool, its schema)
+        self.named: dict[tuple[str, str], set[str]] = {}  # (tool, "in" or "out"): definitions pointed to
+
+    def pointers(self, tool: str) -> tuple[set[str], set[str]]:
+        """The definitions ``tool``'s arguments and result name instead of repeating them."""
+        return self.named.get((tool, "in"), set()), self.named.get((tool, "out"), set())
 
     def arguments(self, schema: dict[str, Any], tool: str) -> dict[str, Any]:
         """Arguments an earlier tool described keep their structure, not the words; a definition an
@@ -155,6 +164,7 @@ class _Listing:
             first, same = self.inputs.setdefault(name, (tool, sub))
             if first != tool and same == sub:
                 defs[name] = {"type": "object", "description": f"As in {first}."}
+                self.named.setdefault((tool, "in"), set()).add(name)
         return schema
 
     def output(self, schema: dict[str, Any] | None, tool: str) -> dict[str, Any] | None:
@@ -166,6 +176,7 @@ class _Listing:
             first, same = self.outputs.setdefault(name, (tool, sub))
             if first != tool and same == sub:
                 defs[name] = {"description": f"As in {first}."}
+                self.named.setdefault((tool, "out"), set()).add(name)
         # Drop what only the named definitions used (a ProblemView's ProposalView, say).
         used = _refs({k: v for k, v in schema.items() if k != "$defs"})
         todo = list(used)

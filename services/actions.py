@@ -147,9 +147,17 @@ class ActionService:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def list(self, via: Actor, *, status: str | None = None, overdue: bool = False) -> ActionList:
+    def list(
+        self,
+        via: Actor,
+        *,
+        status: str | None = None,
+        overdue: bool = False,
+        fixed_since: str | date | None = None,
+    ) -> ActionList:
         """Actions, oldest first; with ``status`` only those, with ``overdue`` only unfinished ones
-        past their due date."""
+        past their due date, with ``fixed_since`` only those whose fix date is that day or later."""
+        since = _date(fixed_since, "fixed_since")
         if status is not None and status not in store.STATUSES:
             raise Unprocessable(
                 f"status must be one of {', '.join(store.STATUSES)}",
@@ -159,6 +167,8 @@ class ActionService:
         with self.warehouse.connect() as conn:
             store.flag_overdue(conn, today)
             found = store.find(conn, today, status=status, overdue=overdue)
+        if since is not None:
+            found = [a for a in found if a.fixed_on is not None and a.fixed_on >= since]
         self._read(via, None, items=len(found))
         return ActionList(actions=found)
 

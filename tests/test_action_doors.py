@@ -1,4 +1,4 @@
-"""Actions through the CLI (``voc actions``) and HTTP (``/v1/actions`` under a real uvicorn), on the
+"""Actions through the CLI (``voc actions``), HTTP (``/v1/actions`` under a real uvicorn) and MCP, on the
 bundled sample's two months tracked into a temp VOC_HOME: an action opened from a proposal, the exact
 JSON shapes, scopes, clear errors that change nothing, and the report's actions section."""
 
@@ -15,14 +15,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 import uvicorn
+from mcp import Client
 from typer.testing import CliRunner
 
 from api.app import create_app
 from cli.main import app as cli
 from graph.run import run_batch
+from mcp_server.server import build_server
 from services.config import ApiSettings
 from tests.api_helpers import KEYS, READ_KEY, RW_KEY, auth
 from tools.deps import Deps
@@ -181,3 +184,61 @@ def test_the_report_lists_actions_and_their_verdicts(
     for line in result.stats.tracking.actions:
         assert line.id in md and line.id in html
     assert "整改行动与效果" in md and "整改行动与效果" in html
+
+
+def test_mcp_tools_open_an_action_and_say_whether_the_fix_worked(deps: Deps, home: Path) -> None:
+    """Through the SDK's in-process client, which checks every result against its output schema."""
+    h = str(home)
+    problem = with_proposal(home)
+    server = build_server(
+        at_home(deps, home), api_settings=ApiSettings(keys=None, keys_file=None, job_workers=1)
+    )
+
+    async def flow() -> dict[str, Any]:
+        async with Client(server) as c:
+            out: dict[str, Any] = {"before": rows(home, "actions")}
+            out["unknown"] = await c.call_tool("open_action", {"problem_id": "TP-9999"})
+            out["past"] = await c.call_tool("open_action", {"problem_id": problem, "due": "2020-01-01"})
+            out["bad_date"] = await c.call_tool("list_actions", {"fixed_since": "2026-13-01"})
+            out["unchanged"] = rows(home, "actions")
+            out["opened"] = await c.call_tool("open_action", {"problem_id": problem, "due": "2099-01-31"})
+            out["open"] = await c.call_tool("list_actions", {"status": "open"})
+            action_id = out["opened"].structured_content["action"]["id"]
+            # A person marks it done (the CLI here); the assistant then asks about fixes since September.
+            voc(
+                "actions", "update", action_id, "--status", "done", "--fixed-on", "2026-09-15",
+                "--note", "新版本兼容性缺陷已修复", "--home", h,
+            )  # fmt: skip
+            out["since_sep"] = await c.call_tool("list_actions", {"fixed_since": "2026-09-01"})
+            out["since_oct"] = await c.call_tool("list_actions", {"fixed_since": "2026-10-01"})
+            return out
+
+    r = anyio.run(flow)
+    for name in ("unknown", "past", "bad_date"):
+        assert r[name].is_error, name
+    assert "no such tracked problem" in r["unknown"].content[0].text
+    assert "due" in r["past"].content[0].text and "past" in r["past"].content[0].text
+    assert (
+        "fixed_since" in r["bad_date"].content[0].text and "2026-13-01" not in r["bad_date"].content[0].text
+    )
+    assert r["unchanged"] == r["before"]
+    for name in ("opened", "open", "since_sep", "since_oct"):
+        assert not r[name].is_error, r[name].content[0].text
+    opened = r["opened"].structured_content["action"]
+    assert (opened["problem_id"], opened["status"], opened["due"]) == (problem, "open", "2099-01-31")
+    assert opened["owner"] and opened["effect"] is None and opened["overdue"] is False
+    assert opened["id"] in [a["id"] for a in r["open"].structured_content["actions"]]
+    shown = json.loads(voc("actions", "show", opened["id"], "--json", "--home", h).output)
+    assert [e["actor"].split(":")[0] for e in shown["history"]] == ["mcp", "user"]
+    assert shown["history"][0]["actor"] == "mcp:stdio"
+    done = next(a for a in r["since_sep"].structured_content["actions"] if a["id"] == opened["id"])
+    assert (done["status"], done["due"], done["fixed_on"]) == (
+        shown["status"],
+        shown["due"],
+        shown["fixed_on"],
+    )
+    effect = done["effect"]
+    assert {k: effect[k] for k in EFFECT_KEYS} == shown["effect"]
+    assert effect["verdict"] == "pending" and "too early" in effect["summary"]
+    assert all(a["fixed_on"] >= "2026-09-01" for a in r["since_sep"].structured_content["actions"])
+    assert opened["id"] not in [a["id"] for a in r["since_oct"].structured_content["actions"]]
