@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from agents.analysis.grouping import group
 from agents.analysis.scoring import PRIORITIES, Item, amount_yuan, level, priority_for, score_severity
-from tools.clustering import cluster_vectors, ctfidf_keywords, load_stopwords, tokenize
+from tools.clustering import ctfidf_keywords, load_stopwords, tokenize
 from tools.cues import CueIndex
-from tools.embeddings import normalize_rows
 from tools.knowledge import Level, Priority, ScoringConfig
-from tools.schema import Impact, LabelSpike, Problem, Representative, Severity, Spike
+from tools.schema import ClusterCut, Impact, LabelSpike, Problem, Representative, Severity, Spike
 from tools.taxonomy import GRADES, Grade
 
 if TYPE_CHECKING:
@@ -29,33 +29,7 @@ class AnalysisOutput:
     problems: list[Problem]
     centroids: dict[str, np.ndarray]
     label_spikes: list[LabelSpike]
-
-
-def super_embed(items: list[Item], center: np.ndarray, weights: dict[str, float]) -> np.ndarray:
-    """Text vector plus weighted one-hots of the metadata that defines a common problem."""
-    # Centring on the taxonomy exemplars' mean spreads E5's compressed similarities.
-    text = normalize_rows(np.vstack([it.vector for it in items]) - center)
-    blocks: list[np.ndarray] = [text * weights.get("text", 1.0)]
-    fields = {
-        "label": lambda it: it.cause.l2,
-        "dimension": lambda it: it.cause.dimension,
-        "business_line": lambda it: it.attribution.business_line,
-        "channel": lambda it: it.attribution.channel,
-        "segment": lambda it: it.complaint.customer_segment,
-    }
-    for name, get in fields.items():
-        wt = weights.get(name, 0.0)
-        if wt <= 0:
-            continue
-        values = sorted({str(get(it)) for it in items})
-        col = {v: j for j, v in enumerate(values)}
-        onehot = np.zeros((len(items), len(values)), dtype=np.float32)
-        for i, it in enumerate(items):
-            v = get(it)
-            if v is not None:
-                onehot[i, col[str(v)]] = 1.0
-        blocks.append(onehot * wt)
-    return normalize_rows(np.hstack(blocks))
+    clustering: ClusterCut | None = None
 
 
 def _grade_of(grades: list[Grade]) -> Grade:
@@ -84,13 +58,9 @@ def analyze_items(items: list[Item], deps: Deps) -> AnalysisOutput:
     previous = periods[-2] if len(periods) > 1 else None
 
     labels = np.full(len(originals), -1)
+    cut = None
     if originals:
-        # The exemplars' mean is a stable "complaint space" centre, whatever the batch size.
-        center = deps.indexes["tracing"].center
-        emb = super_embed(originals, center, cfg.clustering.weights)
-        labels = cluster_vectors(
-            emb, cfg.clustering.distance_threshold, cfg.clustering.min_size, cfg.clustering.exact_above
-        )
+        labels, cut = group(originals, deps)
     members: dict[int, list[Item]] = defaultdict(list)
     for it, lab in zip(originals, labels.tolist(), strict=True):
         if lab >= 0:
@@ -254,6 +224,7 @@ def analyze_items(items: list[Item], deps: Deps) -> AnalysisOutput:
         problems=problems,
         centroids=centroids,
         label_spikes=_label_spikes(negatives, current, previous, cfg),
+        clustering=cut,
     )
 
 
