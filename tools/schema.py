@@ -263,8 +263,9 @@ class Problem(BaseModel):
 
     id: str
     rank: int
-    name: str
+    name: str = Field(description="Key phrase in the members' own words, the root-cause label beside it.")
     keywords: list[str]
+    phrases: list[str] = Field(default_factory=list, description="Key phrases, most telling first.")
     dimension: str
     l2: str
     department_id: str

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agents.analysis.grouping import group
+from agents.analysis.naming import key_phrases, load_naming, problem_name
 from agents.analysis.scoring import PRIORITIES, Item, amount_yuan, level, priority_for, score_severity
 from tools.clustering import ctfidf_keywords, load_stopwords, tokenize
 from tools.cues import CueIndex
@@ -44,7 +45,7 @@ def _grade_of(grades: list[Grade]) -> Grade:
 
 
 def analyze_items(items: list[Item], deps: Deps) -> AnalysisOutput:
-    """Score every complaint and build the ranked common problems, named by c-TF-IDF keywords.
+    """Score every complaint and build the ranked common problems, named by their key phrases.
 
     Priorities come from numbers only (severity, impact, the configured matrix), so no text
     inside a complaint can set one.
@@ -75,9 +76,16 @@ def analyze_items(items: list[Item], deps: Deps) -> AnalysisOutput:
             dup_members[cluster_of[src]].append(it)
 
     stop = load_stopwords(str(deps.settings.data_dir / "stopwords.txt"))
+    naming = load_naming(str(deps.settings.data_dir / "naming.yaml"))
     keywords = ctfidf_keywords(
-        {lab: [tokenize(it.complaint.text, stop) for it in its] for lab, its in members.items()},
+        {
+            lab: [[t for t in tokenize(it.complaint.text, stop) if not naming.is_redaction(t)] for it in its]
+            for lab, its in members.items()
+        },
         cfg.clustering.keywords_per_problem,
+    )
+    phrases = key_phrases(
+        {lab: [it.complaint.text for it in its] for lab, its in members.items()}, naming, stop
     )
     esc = CueIndex({"e": cfg.impact.escalation_cues}, check_denial=False)
     vul = CueIndex({"v": cfg.impact.vulnerable_cues}, check_denial=False)
@@ -147,12 +155,13 @@ def analyze_items(items: list[Item], deps: Deps) -> AnalysisOutput:
         label_name = (
             deps.taxonomy.label(top_label).name if top_label in deps.taxonomy.label_ids else top_label
         )
-        kws = keywords.get(lab, [])
         drafts.append(
             {
                 "cluster": lab,
-                "name": f"{label_name}｜{'、'.join(kws[:3])}" if kws else label_name,
-                "keywords": kws,
+                # No phrase two members share: the distinctive single words say what they can.
+                "name": problem_name(phrases.get(lab) or keywords.get(lab, []), label_name, naming),
+                "keywords": keywords.get(lab, []),
+                "phrases": phrases.get(lab, []),
                 "dimension": top_label.split("-")[0],
                 "l2": top_label,
                 "department_id": dept.id,
