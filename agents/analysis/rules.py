@@ -155,11 +155,13 @@ def analyze_items(items: list[Item], deps: Deps) -> AnalysisOutput:
         label_name = (
             deps.taxonomy.label(top_label).name if top_label in deps.taxonomy.label_ids else top_label
         )
+        # Where members share no phrase (or one short word), distinctive words fill in.
+        said = phrases.get(lab, [])
+        said = said + [k for k in keywords.get(lab, []) if k not in said]
         drafts.append(
             {
                 "cluster": lab,
-                # No phrase two members share: the distinctive single words say what they can.
-                "name": problem_name(phrases.get(lab) or keywords.get(lab, []), label_name, naming),
+                "name": problem_name(said, label_name, naming),
                 "keywords": keywords.get(lab, []),
                 "phrases": phrases.get(lab, []),
                 "dimension": top_label.split("-")[0],
