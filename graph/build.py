@@ -37,6 +37,7 @@ from tools.deps import Deps
 from tools.embeddings import from_bytes, to_bytes
 from tools.schema import (
     Attribution,
+    ClusterCut,
     Complaint,
     ComplaintResult,
     LLMStats,
@@ -181,6 +182,8 @@ def analyze(state: BatchState, runtime: Runtime[Deps]) -> BatchState:
         "centroids": {pid: to_bytes(v) for pid, v in out.centroids.items()},
         "timings": {"analyze": time.perf_counter() - t0},
     }
+    if out.clustering is not None:
+        update["clustering"] = out.clustering.model_dump(mode="json")
     if usage:
         update["llm_usage"] = usage
     return update
@@ -263,6 +266,7 @@ def report(state: BatchState, runtime: Runtime[Deps]) -> BatchState:
         versions=deps.versions,
         periods=periods,
         tracking=TrackingSummary.model_validate(state["tracking"]) if state.get("tracking") else None,
+        clustering=ClusterCut.model_validate(state["clustering"]) if state.get("clustering") else None,
     )
     if deps.llm is not None:
         deps.llm.close(_batch(runtime))

@@ -159,6 +159,7 @@ class BatchState(TypedDict, total=False):
     results: list[ResultRecord]
     problems: list[ProblemRecord]
     label_spikes: list[LabelSpikeRecord]
+    clustering: dict[str, Any]  # ClusterCut: how the batch's own cut was chosen
     centroids: dict[str, bytes]
     as_of: str
     proposals: Annotated[list[ProposalRecord], operator.add]

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from tools.clustering import cluster_vectors, ctfidf_keywords, load_stopwords, tokenize
+from tools.clustering import (
+    CutRules,
+    cluster_batch,
+    cluster_vectors,
+    ctfidf_keywords,
+    load_stopwords,
+    tokenize,
+)
 from tools.settings import REPO_DATA
 
 DIM = 48
@@ -106,3 +113,83 @@ def test_tokenize_drops_stopwords_short_tokens_and_numbers() -> None:
 
 def test_tokenize_lowercases_latin_words() -> None:
     assert "app" in tokenize("APP登录以后就闪退")
+
+
+COARSE = (0.8, 0.85, 0.9)
+
+
+def rules(**over: object) -> CutRules:
+    base: dict[str, object] = {
+        "thresholds": tuple(round(0.5 + 0.05 * i, 2) for i in range(12)),
+        "min_size": 3,
+        "max_share": 0.25,
+        "same_problem_similarity": 0.55,
+        "near_duplicate_similarity": 0.85,
+    }
+    base.update(over)
+    return CutRules(**base)  # type: ignore[arg-type]
+
+
+def homogeneous(sizes: list[int], seed: int = 11) -> tuple[np.ndarray, np.ndarray]:
+    """Sub-themes that share part of what they say, like the credit-report half of a batch.
+
+    Voices of two sub-themes are about 0.3 similar: a cut at 0.8 or more (the old fixed one
+    was 0.85) takes them as one problem; what is left once their shared part is removed tells
+    the sub-themes apart.
+    """
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(rng.standard_normal((DIM, len(sizes) + 1)))[0].T
+    parts, truth = [], []
+    for k, n in enumerate(sizes):
+        centre = 0.55 * basis[0] + 0.84 * basis[k + 1]
+        parts.append(centre + 0.02 * rng.standard_normal((n, DIM)))
+        truth += [k] * n
+    vectors = np.vstack(parts)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    order = rng.permutation(len(truth))
+    return vectors[order].astype(np.float32), np.array(truth)[order]
+
+
+def test_a_problem_holding_most_of_the_batch_is_split_into_its_sub_themes() -> None:
+    vectors, truth = homogeneous([12, 12, 10, 9, 8])
+    # What a fixed cut did: one problem holding the whole batch.
+    assert set(cluster_vectors(vectors, distance_threshold=0.85, min_size=3).tolist()) == {0}
+    labels, cut = cluster_batch(vectors, rules(thresholds=COARSE))
+    assert cut.candidates[0].problems == 1, "every candidate cut takes the batch as one problem"
+    assert adjusted_rand_score(truth, labels) >= 0.9
+    assert max(Counter(labels.tolist()).values()) <= 0.25 * len(labels)
+    assert cut.split >= 1, "the one group the first cut found was clustered again inside itself"
+
+
+def test_the_cut_is_the_best_scoring_candidate_and_is_reported() -> None:
+    vectors, truth = blobs([12, 20, 8, 15])
+    labels, cut = cluster_batch(vectors, rules(max_share=0.5))
+    assert adjusted_rand_score(truth, labels) == pytest.approx(1.0)
+    assert cut.method == "silhouette"
+    scored = [c for c in cut.candidates if c.silhouette is not None]
+    assert [c.threshold for c in cut.candidates] == list(rules().thresholds)
+    assert cut.silhouette == max(c.silhouette for c in scored if c.silhouette is not None)
+    assert cut.threshold in [c.threshold for c in scored if c.silhouette == cut.silhouette]
+
+
+def test_a_problem_whose_members_say_the_same_thing_stays_whole_however_large() -> None:
+    vectors, truth = blobs([40, 8, 8, 8], noise=0.05, seed=9)
+    labels, cut = cluster_batch(vectors, rules())
+    assert adjusted_rand_score(truth, labels) == pytest.approx(1.0)
+    assert Counter(labels.tolist())[0] == 40, "one problem holding 62% of the batch, left whole"
+    assert cut.kept_whole == 1 and cut.split == 0
+
+
+def test_large_batch_path_splits_a_dominant_problem_too() -> None:
+    vectors, truth = homogeneous([120, 100, 80, 60, 50], seed=4)
+    labels, cut = cluster_batch(vectors, rules(thresholds=COARSE, exact_above=100))
+    assert adjusted_rand_score(truth, labels) >= 0.9
+    assert max(Counter(labels.tolist()).values()) <= 0.3 * len(labels)
+
+
+def test_too_few_voices_are_not_cut() -> None:
+    vectors, _ = blobs([2, 2])
+    labels, cut = cluster_batch(vectors, rules())
+    assert cut.method == "too_few" and cut.threshold is None
+    assert labels.tolist() == [0, 0, 0, 0]
+    assert cluster_batch(vectors[:2], rules())[0].tolist() == [-1, -1]

@@ -167,12 +167,29 @@ class SpikeConfig(BaseModel):
     min_z: float = 3.0
 
 
+class CutRange(BaseModel):
+    low: float = Field(0.5, gt=0, lt=2)
+    high: float = Field(1.05, gt=0, lt=2)
+    step: float = Field(0.05, gt=0)
+
+    def values(self) -> tuple[float, ...]:
+        count = int(round((self.high - self.low) / self.step)) + 1
+        return tuple(round(self.low + i * self.step, 4) for i in range(max(count, 1)))
+
+
 class ClusteringConfig(BaseModel):
     distance_threshold: float = Field(0.42, gt=0, lt=2)
     min_size: int = Field(3, ge=2)
     weights: dict[str, float]
     exact_above: int = 3000
     keywords_per_problem: int = 5
+    center_prior: float = Field(30, ge=0)
+    label_confidence: tuple[float, float] = (0.0, 0.0)
+    cuts: CutRange = Field(default_factory=CutRange)
+    max_share: float = Field(0.25, gt=0, le=1)
+    same_problem_similarity: float = Field(0.55, gt=0, le=1)
+    near_duplicate_similarity: float = Field(0.85, gt=0, le=1)
+    silhouette_sample: int = Field(2000, ge=50)
 
 
 class RemediationLimits(BaseModel):

@@ -10,7 +10,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from tools.schema import BatchResult, TrackedChange
+from tools.schema import BatchResult, ClusterCut, TrackedChange
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 LEVELS = ("high", "medium", "low")
@@ -63,6 +63,33 @@ def since_last_time(changes: list[TrackedChange]) -> list[dict[str, Any]]:
     return groups
 
 
+def clustering_note(cut: ClusterCut | None) -> str | None:
+    """One bilingual sentence on how the batch chose its clustering cut; None when not recorded."""
+    if cut is None:
+        return None
+    if cut.method == "too_few" or cut.threshold is None:
+        head = (
+            "负面声音太少，未切分 Too few negative voices to cut"
+            if cut.method == "too_few"
+            else ("没有任何切分能把负面声音分开 No cut told the negative voices apart")
+        )
+    else:
+        head = (
+            f"按本批自身相似度结构选定切分阈值（余弦距离）{cut.threshold:g}："
+            f"{len(cut.candidates)} 个候选中轮廓系数最高（{cut.silhouette:.3f}）"
+            f" · Cut chosen from the similarity structure of this batch: cosine distance {cut.threshold:g}, "
+            f"best silhouette ({cut.silhouette:.3f}) of {len(cut.candidates)} candidates"
+        )
+    parts = [head]
+    if cut.split:
+        parts.append(f"{cut.split} 个过大的问题在内部再次细分 oversized problems split again")
+    if cut.kept_whole:
+        parts.append(f"{cut.kept_whole} 个过大的问题成员说的是同一件事，保持完整 kept whole: same complaint")
+    if cut.largest_share is not None:
+        parts.append(f"最大问题占负面声音 largest problem {100 * cut.largest_share:.1f}%")
+    return " · ".join(parts)
+
+
 def report_context(result: BatchResult, taxonomy_dims: list[tuple[str, str]] | None = None) -> dict[str, Any]:
     """The figures both report formats show."""
     negatives = [r for r in result.results if r.root_cause.is_negative_voice]
@@ -104,6 +131,7 @@ def report_context(result: BatchResult, taxonomy_dims: list[tuple[str, str]] | N
         "t": result.stats.tracking,
         "since": since_last_time(result.stats.tracking.changes) if result.stats.tracking else [],
         "status_zh": STATUS_ZH,
+        "clustering_note": clustering_note(result.stats.clustering),
         "alert_zh": ALERT_ZH,
         "verdict_zh": VERDICT_ZH,
     }

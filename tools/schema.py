@@ -328,8 +328,9 @@ class Problem(BaseModel):
 
     id: str
     rank: int
-    name: str
+    name: str = Field(description="Key phrase in the members' own words, the root-cause label beside it.")
     keywords: list[str]
+    phrases: list[str] = Field(default_factory=list, description="Key phrases, most telling first.")
     dimension: str
     l2: str
     department_id: str
@@ -390,6 +391,33 @@ class LLMStats(BaseModel):
     dropped_citations: int = Field(0, description="Cited source ids that were not among those retrieved.")
 
 
+class CutCandidate(BaseModel):
+    """One distance cut the batch's clustering tried."""
+
+    threshold: float = Field(description="Cosine distance at which the average-linkage tree was cut.")
+    problems: int = Field(description="Groups of at least the minimum size at this cut.")
+    largest_share: float = Field(description="The largest group's share of the clustered voices.")
+    silhouette: float | None = Field(description="Silhouette (cosine, on a sample); null if undefined.")
+
+
+class ClusterCut(BaseModel):
+    """How the batch's own similarity structure chose its clustering cut (run.json: clustering)."""
+
+    threshold: float | None = Field(description="The chosen cut; null when the batch was too small to cut.")
+    method: Literal["silhouette", "one_group", "too_few"] = Field(
+        description="silhouette: best-scoring candidate; one_group: no cut separated anything; "
+        "too_few: fewer voices than two minimum-size groups."
+    )
+    silhouette: float | None = Field(description="The chosen cut's silhouette.")
+    candidates: list[CutCandidate] = Field(description="Every cut tried, with its score.")
+    split: int = Field(description="Oversized groups clustered again inside themselves.")
+    kept_whole: int = Field(description="Oversized groups kept whole: their members say the same thing.")
+    centre_weight: float | None = Field(
+        None, description="Weight of the batch's own mean in the centre; the rest is the exemplars' mean."
+    )
+    largest_share: float | None = Field(None, description="The largest problem's share of the grouped batch.")
+
+
 class RunStats(BaseModel):
     """run.json: counts, timings and engine use."""
 
@@ -409,6 +437,7 @@ class RunStats(BaseModel):
     reused: bool = Field(False, description="The batch had already finished; its stored result was returned.")
     llm: LLMStats | None = Field(None, description="LLM calls, tokens and fallbacks; null on rules.")
     tracking: TrackingSummary | None = Field(None, description="Since last time; null when not tracked.")
+    clustering: ClusterCut | None = Field(None, description="How the common problems' cut was chosen.")
 
 
 class BatchResult(BaseModel):

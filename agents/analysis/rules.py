@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from agents.analysis.grouping import group
+from agents.analysis.naming import key_phrases, load_naming, problem_name
 from agents.analysis.scoring import (
     PRIORITIES,
     Item,
@@ -19,11 +21,10 @@ from agents.analysis.scoring import (
     score_problem,
     score_severity,
 )
-from tools.clustering import cluster_vectors, ctfidf_keywords, load_stopwords, tokenize
+from tools.clustering import ctfidf_keywords, load_stopwords, tokenize
 from tools.cues import CueIndex
-from tools.embeddings import normalize_rows
 from tools.knowledge import Level, Priority, ScoringConfig
-from tools.schema import Impact, LabelSpike, Problem, Representative, Severity, Spike
+from tools.schema import ClusterCut, Impact, LabelSpike, Problem, Representative, Severity, Spike
 from tools.taxonomy import GRADES, Grade
 
 if TYPE_CHECKING:
@@ -38,33 +39,7 @@ class AnalysisOutput:
     problems: list[Problem]
     centroids: dict[str, np.ndarray]
     label_spikes: list[LabelSpike]
-
-
-def super_embed(items: list[Item], center: np.ndarray, weights: dict[str, float]) -> np.ndarray:
-    """Text vector plus weighted one-hots of the metadata that defines a common problem."""
-    # Centring on the taxonomy exemplars' mean spreads E5's compressed similarities.
-    text = normalize_rows(np.vstack([it.vector for it in items]) - center)
-    blocks: list[np.ndarray] = [text * weights.get("text", 1.0)]
-    fields = {
-        "label": lambda it: it.cause.l2,
-        "dimension": lambda it: it.cause.dimension,
-        "business_line": lambda it: it.attribution.business_line,
-        "channel": lambda it: it.attribution.channel,
-        "segment": lambda it: it.complaint.customer_segment,
-    }
-    for name, get in fields.items():
-        wt = weights.get(name, 0.0)
-        if wt <= 0:
-            continue
-        values = sorted({str(get(it)) for it in items})
-        col = {v: j for j, v in enumerate(values)}
-        onehot = np.zeros((len(items), len(values)), dtype=np.float32)
-        for i, it in enumerate(items):
-            v = get(it)
-            if v is not None:
-                onehot[i, col[str(v)]] = 1.0
-        blocks.append(onehot * wt)
-    return normalize_rows(np.hstack(blocks))
+    clustering: ClusterCut | None = None
 
 
 def _grade_of(grades: list[Grade]) -> Grade:
@@ -79,7 +54,7 @@ def _grade_of(grades: list[Grade]) -> Grade:
 
 
 def analyze_items(items: list[Item], deps: Deps) -> AnalysisOutput:
-    """Score every complaint and build the ranked common problems, named by c-TF-IDF keywords.
+    """Score every complaint and build the ranked common problems, named by their key phrases.
 
     Priorities come from numbers only (severity, impact, the configured matrix), so no text
     inside a complaint can set one.
@@ -93,13 +68,9 @@ def analyze_items(items: list[Item], deps: Deps) -> AnalysisOutput:
     previous = periods[-2] if len(periods) > 1 else None
 
     labels = np.full(len(originals), -1)
+    cut = None
     if originals:
-        # The exemplars' mean is a stable "complaint space" centre, whatever the batch size.
-        center = deps.indexes["tracing"].center
-        emb = super_embed(originals, center, cfg.clustering.weights)
-        labels = cluster_vectors(
-            emb, cfg.clustering.distance_threshold, cfg.clustering.min_size, cfg.clustering.exact_above
-        )
+        labels, cut = group(originals, deps)
     members: dict[int, list[Item]] = defaultdict(list)
     for it, lab in zip(originals, labels.tolist(), strict=True):
         if lab >= 0:
@@ -114,9 +85,16 @@ def analyze_items(items: list[Item], deps: Deps) -> AnalysisOutput:
             dup_members[cluster_of[src]].append(it)
 
     stop = load_stopwords(str(deps.settings.data_dir / "stopwords.txt"))
+    naming = load_naming(str(deps.settings.data_dir / "naming.yaml"))
     keywords = ctfidf_keywords(
-        {lab: [tokenize(it.complaint.text, stop) for it in its] for lab, its in members.items()},
+        {
+            lab: [[t for t in tokenize(it.complaint.text, stop) if not naming.is_redaction(t)] for it in its]
+            for lab, its in members.items()
+        },
         cfg.clustering.keywords_per_problem,
+    )
+    phrases = key_phrases(
+        {lab: [it.complaint.text for it in its] for lab, its in members.items()}, naming, stop
     )
     esc = CueIndex({"e": cfg.impact.escalation_cues}, check_denial=False)
     vul = CueIndex({"v": cfg.impact.vulnerable_cues}, check_denial=False)
@@ -184,12 +162,15 @@ def analyze_items(items: list[Item], deps: Deps) -> AnalysisOutput:
             deps.taxonomy.label(top_label).name if top_label in deps.taxonomy.label_ids else top_label
         )
         score = score_problem([severities[i] for i in ids], grade, imp_level, top_label, cfg)
-        kws = keywords.get(lab, [])
+        # Where members share no phrase (or one short word), distinctive words fill in.
+        said = phrases.get(lab, [])
+        said = said + [k for k in keywords.get(lab, []) if k not in said]
         drafts.append(
             {
                 "cluster": lab,
-                "name": f"{label_name}｜{'、'.join(kws[:3])}" if kws else label_name,
-                "keywords": kws,
+                "name": problem_name(said, label_name, naming),
+                "keywords": keywords.get(lab, []),
+                "phrases": phrases.get(lab, []),
                 "dimension": top_label.split("-")[0],
                 "l2": top_label,
                 "department_id": dept.id,
@@ -271,6 +252,7 @@ def analyze_items(items: list[Item], deps: Deps) -> AnalysisOutput:
         problems=problems,
         centroids=centroids,
         label_spikes=_label_spikes(negatives, current, previous, cfg),
+        clustering=cut,
     )
 
 
