@@ -135,7 +135,8 @@ def mount(app: FastAPI, settings: Settings, services_of: Callable[[], Services])
         except ServiceError as exc:
             return render(request, None, "error.html", status=exc.status, error=exc)
         # The report is a standalone page with its own inline styles and no script.
-        headers = {**_headers(), "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:"}
+        policy = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+        headers = {**_headers(), "Content-Security-Policy": policy}
         return HTMLResponse(text, media_type=media, headers=headers)
 
     @router.get("/login", response_class=HTMLResponse)
