@@ -195,6 +195,7 @@ def test_a_running_batch_s_progress_updates_on_the_page(
     assert batch_id in page.content() or "VOC" in page.title()
     w.clean()
     ctx.close()
+    shoot(browser, f"{local_server.url}/batches", "batches")
 
 
 @pytest.fixture(scope="module")
