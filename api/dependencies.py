@@ -8,11 +8,13 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from services.actions import ActionService
 from services.batches import BatchService
 from services.config import Principal, Scope
 from services.factory import Services
 from services.knowledge import KnowledgeService
 from services.tracking import TrackingService
+from services.webhooks import WebhookService
 
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key from VOC_API_KEYS.")
 _bearer = HTTPBearer(auto_error=False, description="An API key from VOC_API_KEYS, as a bearer token.")
@@ -38,9 +40,19 @@ def get_tracking(services: ServicesDep) -> TrackingService:
     return services.tracking
 
 
+def get_webhooks(services: ServicesDep) -> WebhookService:
+    return services.webhooks
+
+
+def get_actions(services: ServicesDep) -> ActionService:
+    return services.actions
+
+
 BatchesDep = Annotated[BatchService, Depends(get_batches)]
 KnowledgeDep = Annotated[KnowledgeService, Depends(get_knowledge)]
 TrackingDep = Annotated[TrackingService, Depends(get_tracking)]
+WebhooksDep = Annotated[WebhookService, Depends(get_webhooks)]
+ActionsDep = Annotated[ActionService, Depends(get_actions)]
 
 
 def caller(

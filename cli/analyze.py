@@ -154,10 +154,23 @@ def _analyze(
         )
         for task_id in tasks.values():
             progress.update(task_id, completed=progress.tasks[task_id].total)
+    _note_done(settings, result)
     dims = [(d.id, d.name) for d in deps.taxonomy.dimensions]
     paths = write_outputs(result, out, dims)
     _summary(result, paths["report_html"], out, tracking)
     return result
+
+
+def _note_done(settings: Settings, result: BatchResult) -> None:
+    """Queue the batch.done webhook event (delivered by voc serve or voc webhooks deliver)."""
+    import sqlite3
+
+    from services.webhooks import note_cli_batch_done
+
+    try:
+        note_cli_batch_done(settings, result)
+    except (OSError, sqlite3.Error) as exc:
+        err.print(f"[yellow]batch.done event not queued ({type(exc).__name__}); the run is complete.[/]")
 
 
 def _audit_run(settings: Settings, batch_id: str, prepared: PreparedBatch) -> None:

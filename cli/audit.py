@@ -55,7 +55,7 @@ def audit_cmd(
         str | None,
         typer.Option("--action", help="e.g. batch.read; without a dot a whole family (batch, knowledge)."),
     ] = None,
-    door: Annotated[str | None, typer.Option("--door", help="cli, http or mcp.")] = None,
+    door: Annotated[str | None, typer.Option("--door", help="cli, http, mcp or batch.")] = None,
     target: Annotated[str | None, typer.Option("--target", help="A batch id, entry or case id.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=100_000, help="At most this many events.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print the events as a JSON array.")] = False,
@@ -79,7 +79,7 @@ def audit_cmd(
     from tools.audit import DOORS, AuditQuery
 
     if door is not None and door not in DOORS:
-        err.print("[red]--door must be cli, http or mcp[/]")
+        err.print("[red]--door must be cli, http, mcp or batch[/]")
         raise typer.Exit(2)
     q = AuditQuery(
         since=_since(since, days),

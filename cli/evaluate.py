@@ -98,6 +98,13 @@ def eval_cmd(
         + ("✓" if s.fund_safety_ranks_first else "✗"),
     )
     table.add_row("spike detected", f"{s.spike_theme} " + ("✓" if s.spike_detected else "✗"))
+    for tp in s.theme_problems:
+        table.add_row(
+            f"theme {tp['theme']}: rank · priority",
+            f"#{tp['rank']} · {tp['priority']} · {tp['grade']} · sev {tp['severity']} · imp {tp['impact']}"
+            if tp["rank"]
+            else "no problem",
+        )
     for lang, m in s.by_language.items():
         table.add_row(
             f"{lang} rows: dim / L2 / dept",

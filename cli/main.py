@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from cli import analyze, audit, data, evaluate, kb, serve, tracking
+from cli import actions, analyze, audit, data, evaluate, kb, serve, tracking, webhooks
 
 app = typer.Typer(
     name="voc",
@@ -15,7 +15,10 @@ app = typer.Typer(
         "problems with remediation proposals. Runs offline by default.\n\n"
         "Start with `voc demo`, then `voc analyze your_batch.csv --out reports/`.\n\n"
         "What keeps coming back, period after period: `voc problems --status rising`, `voc alerts`.\n\n"
+        "Fix it and prove it worked: `voc actions open TP-0012 --from-proposal`, then "
+        "`voc actions show ACT-0001`.\n\n"
         "Who did what, when: `voc audit --days 7`.\n\n"
+        "Tickets out: `voc webhooks add URL --events problem.new,problem.alert`.\n\n"
         "Your own service matrix or taxonomy as a spreadsheet: `voc data export --format xlsx`.\n\n"
         "Keep data no longer than needed: `voc purge --older-than 90 --dry-run`, then `--yes`."
     ),
@@ -31,6 +34,8 @@ app.add_typer(audit.app)
 app.add_typer(tracking.problems_app, name="problems")
 app.add_typer(tracking.app)
 app.add_typer(tracking.periods_app, name="periods")
+app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(actions.app, name="actions")
 app.add_typer(kb.app, name="kb")
 app.add_typer(data.app, name="data")
 

@@ -31,7 +31,7 @@ _HOURS = np.array([8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22])
 _HOUR_WEIGHTS = np.array([2, 6, 8, 7, 4, 4, 7, 8, 7, 5, 3, 3, 3, 2, 1], dtype=float)
 _SLOT = re.compile(r"\{(\w+)\}")
 _CN_DIGITS = "零一两三四五六七八九"
-_SHAPES = {"steady", "rising", "window", "seasonal"}
+_SHAPES = {"steady", "rising", "window", "seasonal", "level"}
 
 
 @dataclass(frozen=True)
@@ -53,9 +53,21 @@ class Theme:
     english: list[str]
 
 
-def load_themes(path: Path | str = THEMES_PATH) -> tuple[list[Theme], dict[str, list[str]]]:
-    """The themes and the shared slot fillers of a themes file; a broken file raises ValueError."""
+def load_themes(
+    path: Path | str = THEMES_PATH, scenario: str | None = None
+) -> tuple[list[Theme], dict[str, list[str]]]:
+    """The themes and the shared slot fillers of a themes file, with a scenario's shapes in place of
+    the themes' own when one is named; a broken file or an unknown scenario raises ValueError."""
     doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    shapes: dict[str, Any] = {}
+    if scenario is not None:
+        scenarios = doc.get("scenarios", {})
+        if scenario not in scenarios:
+            raise ValueError(f"{path}: no scenario {scenario!r}; known: {sorted(scenarios)}")
+        shapes = dict(scenarios[scenario]["shapes"])
+        unknown = set(shapes) - {str(t["id"]) for t in doc["themes"]}
+        if unknown:
+            raise ValueError(f"{path}: scenario {scenario!r} shapes unknown themes {sorted(unknown)}")
     shared = {k: [str(v) for v in vals] for k, vals in doc.get("shared", {}).items()}
     themes = []
     for t in doc["themes"]:
@@ -64,7 +76,7 @@ def load_themes(path: Path | str = THEMES_PATH) -> tuple[list[Theme], dict[str, 
             name=str(t["name"]),
             l2=str(t["l2"]),
             share=float(t["share"]),
-            shape=dict(t["shape"]),
+            shape=dict(shapes.get(str(t["id"]), t["shape"])),
             channels={str(k): float(v) for k, v in t["channels"].items()},
             segments={str(k): float(v) for k, v in t.get("segments", {}).items()},
             business_line=t.get("business_line"),
@@ -104,6 +116,13 @@ def shape_factor(shape: dict[str, Any], month: int, calendar_month: int) -> floa
         return 1.0 + float(shape["step"]) * max(0, month - int(shape["from"]) + 1)
     if kind == "window":
         return float(any(lo <= month and (hi is None or month <= hi) for lo, hi in shape["months"]))
+    if kind == "level":
+        # Piecewise constant: each [from month, factor] holds until the next one.
+        factor = 1.0
+        for start, value in shape["levels"]:
+            if month >= int(start):
+                factor = float(value)
+        return factor
     if kind == "seasonal":
         angle = 2 * math.pi * (calendar_month - float(shape["peak"])) / 12
         return max(0.0, 1.0 + float(shape["amplitude"]) * math.cos(angle))
@@ -163,17 +182,19 @@ def generate(
     seed: int = 0,
     start: str = "2026-01",
     themes_path: Path | str = THEMES_PATH,
+    scenario: str | None = None,
 ) -> History:
     """A seeded history of ``months`` periods from ``start``.
 
     ``per_month`` scales every theme (mean = per_month x share x shape): the first months hold
     about ``per_month`` complaints, and the rising theme adds to that (month 8 about 1.4 times
     as many, month 12 about 1.9; 12 x 5,000 gives about 75,000 rows). Each month draws from its
-    own seeded stream, so a longer history starts with exactly the rows of a shorter one.
+    own seeded stream, so a longer history starts with exactly the rows of a shorter one. A
+    ``scenario`` (``actions``: fixes that work, do nothing, come back) reshapes some themes.
     """
     if months < 1 or per_month < 1:
         raise ValueError("months and per_month must be at least 1")
-    themes, shared = load_themes(themes_path)
+    themes, shared = load_themes(themes_path, scenario)
     keys = period_keys(start, months)
     pattern: dict[str, list[int]] = {t.id: [] for t in themes}
     counts: dict[str, list[int]] = {t.id: [] for t in themes}
@@ -337,11 +358,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-month", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--start", default="2026-01")
+    ap.add_argument("--scenario", help="reshape themes as a scenario of the themes file does (actions)")
     ap.add_argument("--out", type=Path, help="write every row to this JSONL file")
     ap.add_argument("--month-dir", type=Path, help="write one JSONL file per month into this folder")
     ap.add_argument("--score", type=Path, metavar="RESULTS", help="score a results.jsonl of this history")
     args = ap.parse_args(argv)
-    h = generate(args.months, args.per_month, args.seed, args.start)
+    h = generate(args.months, args.per_month, args.seed, args.start, scenario=args.scenario)
     if args.out:
         h.write_jsonl(args.out)
     if args.month_dir:

@@ -48,6 +48,11 @@ class EvalScores(BaseModel):
     fund_safety_ranks_first: bool
     spike_theme: str | None
     spike_detected: bool
+    theme_problems: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Per planted theme, in rank order: the problem holding most of its rows, with its "
+        "rank, priority, grade and severity (rank null when no problem holds the theme).",
+    )
     dimension_confusion: dict[str, dict[str, int]]
     by_language: dict[str, dict[str, float]] = Field(default_factory=dict)
     errors: list[dict[str, Any]] = Field(default_factory=list, description="Mismatches, for reading.")
@@ -88,6 +93,26 @@ def score(
 
     top_theme = majority_theme(result.problems[0].member_ids) if result.problems else None
     spiking = {majority_theme(p.member_ids) for p in result.problems if p.spike}
+
+    theme_problems: list[dict[str, Any]] = []
+    for theme in sorted({row.expected.theme for row, _ in themed if row.expected.theme}):
+        ids = {row.id for row, _ in themed if row.expected.theme == theme}
+        best = max(result.problems, key=lambda p: len(ids & set(p.member_ids)), default=None)
+        if best is None or not ids & set(best.member_ids):
+            theme_problems.append({"theme": theme, "rank": None, "priority": None})
+            continue
+        theme_problems.append(
+            {
+                "theme": theme,
+                "rank": best.rank,
+                "priority": best.priority,
+                "grade": best.grade,
+                "severity": best.severity,
+                "impact": best.impact.score,
+                "complaints": best.impact.complaints,
+            }
+        )
+    theme_problems.sort(key=lambda t: (t["rank"] is None, t["rank"] or 0, t["theme"]))
 
     by_language: dict[str, dict[str, float]] = {}
     for lang in sorted({row.lang for row, _ in scored}):
@@ -138,6 +163,7 @@ def score(
         fund_safety_ranks_first=bool(fund_safety_theme and top_theme == fund_safety_theme),
         spike_theme=spike_theme,
         spike_detected=bool(spike_theme and spike_theme in spiking),
+        theme_problems=theme_problems,
         dimension_confusion=confusion,
         by_language=by_language,
         errors=errors,

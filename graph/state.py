@@ -132,6 +132,7 @@ class ProblemRecord(TypedDict):
     trend: NotRequired[dict[str, Any] | None]  # Trend
     summary: str | None
     engine: Engine
+    ranking: NotRequired[dict[str, Any] | None]  # Ranking; absent in checkpoints of earlier versions
 
 
 class LabelSpikeRecord(TypedDict):

@@ -11,13 +11,16 @@ import numpy as np
 from langgraph.runtime import Runtime
 
 from graph.state import BatchState, ProblemRecord, ResultRecord
+from loop import actions
+from loop.effect import EffectRules
 from loop.periods import period_of
-from loop.series import rebuild
+from loop.series import announce_new, rebuild
 from loop.space import TrackingSpace
 from loop.summary import summarise, trends_for
 from loop.tracker import Tracker, TrackingRules, TrackItem
 from loop.trends import TrendRules
 from loop.warehouse import Warehouse
+from tools.audit import AuditLog
 from tools.deps import Deps
 from tools.embeddings import from_bytes
 
@@ -75,6 +78,30 @@ def _items(state: BatchState, deps: Deps, warehouse: Warehouse) -> list[TrackIte
     return items
 
 
+def effect_rules(deps: Deps) -> EffectRules:
+    s = deps.settings
+    return EffectRules(
+        period=s.period,
+        transition_gap=s.action_transition_gap,
+        min_periods=s.action_min_periods,
+        max_window=s.action_max_window,
+    )
+
+
+def _keep_proposals(
+    conn: Any, state: BatchState, tracked_of: dict[str, str | None], latest: str | None
+) -> None:
+    """Each tracked problem's newest proposal, for an action opened from it later."""
+    proposals = {pr["problem_id"]: pr for pr in state.get("proposals", [])}
+    for p in state.get("problems", []):
+        proposal = proposals.get(p["id"])
+        votes = Counter(tp for m in p["member_ids"] if (tp := tracked_of.get(m)))
+        if not proposal or not votes or latest is None:
+            continue
+        tracked = min(votes, key=lambda t: (-votes[t], t))
+        actions.keep_proposal(conn, tracked, state["batch_id"], latest, p["priority"], dict(proposal))
+
+
 def track(state: BatchState, runtime: Runtime[Deps]) -> BatchState:
     """Keep the batch and follow its problems over time (skipped when the caller said not to)."""
     if not state.get("track"):
@@ -96,10 +123,20 @@ def track(state: BatchState, runtime: Runtime[Deps]) -> BatchState:
         )
         outcome = tracker.track(conn, items, source=source, batch_id=state["batch_id"])
         rebuild(conn, deps.settings.period, TrendRules(dormant_after=deps.settings.dormant_after))
+        # Events for webhooks, queued in this very transaction: they exist exactly when the change does.
+        announce_new(conn, outcome.opened, state["batch_id"], source)
         latest = max(outcome.periods) if outcome.periods else None
+        _keep_proposals(conn, state, outcome.tracked_of, latest)
+        # Verdicts follow every batch: done actions verified or not, verified ones reopened if back.
+        today = date.today()
+        changes = actions.verify(conn, effect_rules(deps), today)
+        actions.flag_overdue(conn, today)
         summary = summarise(conn, outcome, source, latest, len(items), state.get("vectors_reused", 0), labels)
+        if summary is not None:
+            summary.actions = actions.action_lines(conn, today)
         wanted = {tp for tp in outcome.tracked_of.values() if tp}
         trends = trends_for(conn, wanted, latest) if latest else {}
+    actions.audit_changes(AuditLog(deps.settings.audit_db), changes, "batch")
     results: list[ResultRecord] = []
     for r in state.get("results", []):
         results.append(cast(ResultRecord, {**r, "tracked_problem_id": outcome.tracked_of.get(r["id"])}))

@@ -8,9 +8,11 @@ here talks to the network.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import sqlite3
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,25 +37,59 @@ CREATE TABLE IF NOT EXISTS outbox (
 """
 
 
+@dataclass(frozen=True)
+class Event:
+    """One queued event, as the dispatcher reads it back."""
+
+    seq: int
+    id: str
+    event: str
+    payload: str  # JSON text, exactly as it will be sent under "data"
+    created_at: str
+
+
 class UnknownEvent(ValueError):
     """An event type outside :data:`EVENTS`."""
 
 
-def emit(conn: sqlite3.Connection, event: str, data: dict[str, Any]) -> str:
+def emit(conn: sqlite3.Connection, event: str, data: dict[str, Any], *, key: str | None = None) -> str:
     """Queue ``event`` with ``data`` inside the caller's open transaction; return the event id.
 
-    ``data`` carries ids, figures and masked names only, never complaint text.
+    ``data`` carries ids, figures and masked names only, never complaint text. With ``key`` the id is
+    derived from it and a second emit with the same event and key is a no-op, so a step that may
+    run twice (a resumed batch) announces its outcome once.
     """
     if event not in EVENTS:
         raise UnknownEvent(f"unknown event {event!r}; known: {', '.join(EVENTS)}")
-    event_id = f"msg_{secrets.token_hex(12)}"
+    if key is None:
+        event_id = f"msg_{secrets.token_hex(12)}"
+    else:
+        event_id = "msg_" + hashlib.sha256(f"{event}\0{key}".encode()).hexdigest()[:24]
     conn.execute(
-        "INSERT INTO outbox (id, event, payload, created_at) VALUES (?, ?, ?, ?)",
+        "INSERT OR IGNORE INTO outbox (id, event, payload, created_at) VALUES (?, ?, ?, ?)",
         (
             event_id,
             event,
             json.dumps(data, ensure_ascii=False, sort_keys=True),
-            datetime.now(UTC).isoformat(timespec="seconds"),
+            datetime.now(UTC).isoformat(timespec="microseconds"),
         ),
     )
     return event_id
+
+
+def last_seq(conn: sqlite3.Connection) -> int:
+    """The newest event's sequence number (0 when there is none)."""
+    return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()[0])
+
+
+def since(conn: sqlite3.Connection, after: int, limit: int = 500) -> list[Event]:
+    """Events queued after sequence number ``after``, oldest first.
+
+    In SQLite one writer commits at a time, so sequence numbers grow in commit order and a reader
+    that remembers the last one it saw never skips an event committed later.
+    """
+    rows = conn.execute(
+        "SELECT seq, id, event, payload, created_at FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+        (after, limit),
+    ).fetchall()
+    return [Event(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]

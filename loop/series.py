@@ -1,5 +1,10 @@
 """Series per tracked problem and per root-cause label, rebuilt from the warehouse's complaints, with a
-status and any alert per period (so a resent or deleted batch can never leave a count behind)."""
+status and any alert per period (so a resent or deleted batch can never leave a count behind).
+
+Each alert that the rebuild finds for the first time (or that rose from warning to alarm) is queued
+as a ``problem.alert`` event in the same transaction, and :func:`announce_new` queues a
+``problem.new`` event for each urgent (P1/P2) tracked problem a batch opened.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,15 @@ import sqlite3
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
+from loop import outbox
 from loop.periods import PeriodLength, period_range
 from loop.trends import Point, TrendRules, assess
 from loop.warehouse import Warehouse
+from tools.pii import mask_text
 
 PRIORITY_ORDER = ("P1", "P2", "P3", "P4")
+URGENT = ("P1", "P2")  # the priorities a new tracked problem is announced at (problem.new)
+LEVEL_ORDER = ("warning", "alarm")
 
 
 @dataclass
@@ -54,7 +63,9 @@ class _Cell:
 
 
 def rebuild(conn: sqlite3.Connection, length: PeriodLength, rules: TrendRules) -> None:
-    """Recompute every series, status and alert from the complaints the warehouse holds."""
+    """Recompute every series, status and alert from the complaints the warehouse holds; queue a
+    ``problem.alert`` event for every alert that is new (or graver than before)."""
+    before = {r[0]: r[1] for r in conn.execute("SELECT id, level FROM alerts")}
     conn.execute("DELETE FROM series")
     conn.execute("DELETE FROM alerts")
     bounds = conn.execute("SELECT MIN(period), MAX(period) FROM complaints").fetchone()
@@ -127,6 +138,87 @@ def rebuild(conn: sqlite3.Connection, length: PeriodLength, rules: TrendRules) -
         "kind, basis) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         alert_rows,
     )
+    for row in alert_rows:
+        alert_id, level = row[0], row[4]
+        old = before.get(alert_id)
+        if old is not None and LEVEL_ORDER.index(level) <= LEVEL_ORDER.index(old):
+            continue
+        outbox.emit(
+            conn,
+            "problem.alert",
+            {
+                "alert_id": alert_id,
+                "problem_id": row[1],
+                "label": row[2],
+                "period": row[3],
+                "level": level,
+                "previous_level": old,
+                "observed": row[5],
+                "expected": row[6],
+                "limit": row[7],
+                "p_value": row[8],
+                "kind": row[9],
+                "basis": row[10],
+            },
+        )
+
+
+def announce_new(conn: sqlite3.Connection, opened: list[str], batch_id: str, source: str) -> list[str]:
+    """Queue ``problem.new`` for each tracked problem ``opened`` by this batch that is still its own
+    (not merged away) and urgent (P1 or P2 in some period); call after :func:`rebuild`. Returns the
+    ids announced.
+
+    The payload carries ids, counts, priorities, periods and the masked department name; not the
+    problem's name, which is made of words from complaints (a receiver reads it through the audited
+    ``/v1/problems/{id}``).
+    """
+    announced = []
+    for pid in opened:
+        problem = conn.execute(
+            "SELECT id, l2, dimension, department_id, department, first_period, merged_into "
+            "FROM problems WHERE id = ?",
+            (pid,),
+        ).fetchone()
+        if problem is None or problem[6] is not None:
+            continue
+        rows = conn.execute(
+            "SELECT period, complaints, customers, priority FROM series "
+            "WHERE subject = 'problem' AND key = ? ORDER BY period",
+            (pid,),
+        ).fetchall()
+        priorities = [r[3] for r in rows if r[3] in PRIORITY_ORDER]
+        if not priorities:
+            continue
+        priority = min(priorities, key=PRIORITY_ORDER.index)
+        if priority not in URGENT:
+            continue
+        department = problem[4]
+        complaints, known, anonymous = conn.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT customer_hash), SUM(customer_hash IS NULL) "
+            "FROM complaints WHERE tracked_id = ?",
+            (pid,),
+        ).fetchone()
+        outbox.emit(
+            conn,
+            "problem.new",
+            {
+                "problem_id": pid,
+                "priority": priority,
+                "first_period": problem[5],
+                "periods": [r[0] for r in rows if r[1]],
+                "complaints": int(complaints),
+                "customers": int(known) + int(anonymous or 0),
+                "dimension": problem[2],
+                "l2": problem[1],
+                "department_id": mask_text(problem[3]) if problem[3] else None,
+                "department": mask_text(department) if department else None,
+                "batch_id": batch_id,
+                "source": mask_text(source),
+            },
+            key=pid,
+        )
+        announced.append(pid)
+    return announced
 
 
 def refresh(warehouse: Warehouse, length: PeriodLength, rules: TrendRules) -> None:

@@ -1,5 +1,6 @@
 """The VOC warehouse (``VOC_HOME/warehouse.db``): every tracked complaint, the vector cache, tracked
-problems, their series, statuses, alerts, lineage and period exposures."""
+problems, their series, statuses, alerts, lineage and period exposures, the latest proposal per problem,
+actions with their history and effects, and the outbox."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from loop import outbox
+from loop import outbox, webhooks
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4  # 3: webhook subscriptions and deliveries (or actions); 4: both
 SCHEMA = (
     """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -116,8 +117,54 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 CREATE INDEX IF NOT EXISTS alerts_period ON alerts(period);
 CREATE TABLE IF NOT EXISTS periods (period TEXT PRIMARY KEY, exposure REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS proposals (
+    problem_id TEXT PRIMARY KEY,
+    batch_id TEXT NOT NULL,
+    period TEXT NOT NULL,
+    priority TEXT NOT NULL,
+    proposal TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS actions (
+    id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL UNIQUE,
+    problem_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    owner TEXT,
+    owner_role TEXT,
+    handling_class TEXT,
+    due TEXT NOT NULL,
+    fixed_on TEXT,
+    root_cause TEXT,
+    goals TEXT NOT NULL DEFAULT '[]',
+    measures TEXT NOT NULL DEFAULT '[]',
+    metrics TEXT NOT NULL DEFAULT '[]',
+    target_ratio REAL NOT NULL,
+    proposal_batch TEXT,
+    verified_through TEXT,
+    overdue_flagged INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS actions_problem ON actions(problem_id);
+CREATE TABLE IF NOT EXISTS action_history (
+    action_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    from_status TEXT,
+    to_status TEXT NOT NULL,
+    fixed_on TEXT,
+    note TEXT,
+    PRIMARY KEY (action_id, seq)
+);
+CREATE TABLE IF NOT EXISTS effects (
+    action_id TEXT PRIMARY KEY,
+    effect TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
 """
     + outbox.SCHEMA
+    + webhooks.SCHEMA
 )
 
 

@@ -181,7 +181,7 @@ async def suggest_remediation(
         stop = load_stopwords(str(deps.settings.data_dir / "stopwords.txt"))
         keywords = list(dict.fromkeys(tokenize(c.text, stop)))[:5]
         impact_score = {"high": cfg.impact.levels["high"], "medium": cfg.impact.levels["medium"], "low": 0.0}
-        priority = priority_for(cfg, sev.level, impact, cause.grade)
+        priority = priority_for(cfg, sev.level, impact, cause.grade, conduct=bool(sev.conduct))
         prob = Problem(
             id="PRB-ASK",
             rank=1,

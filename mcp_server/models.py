@@ -147,6 +147,7 @@ class ProblemView(BaseModel):
     member_ids: list[str] = Field(description="First 50 complaint ids.")
     examples: list[str] = Field(description="Representative complaints (masked).")
     summary: str | None = None
+    ranking: str | None = Field(None, description="Why it ranks where it does: the deciding factors.")
     proposal: ProposalView | None = None
 
     @classmethod
@@ -173,6 +174,7 @@ class ProblemView(BaseModel):
             member_ids=p.member_ids[:50],
             examples=[r.text for r in p.representatives[:2]],
             summary=p.summary,
+            ranking=p.ranking.reason if p.ranking else None,
             proposal=ProposalView.of(p.proposal) if p.proposal else None,
         )
 

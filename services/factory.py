@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from services.actions import ActionService
 from services.batches import BatchService
 from services.config import ApiSettings
 from services.holder import DepsHolder
@@ -12,6 +13,7 @@ from services.knowledge import KnowledgeService
 from services.runner import JobRunner
 from services.security import Auth
 from services.tracking import TrackingService
+from services.webhooks import Dispatcher, WebhookService
 from tools.audit import AuditLog
 from tools.clustering import cluster_vectors, tokenize
 from tools.deps import Deps
@@ -31,14 +33,20 @@ class Services:
     batches: BatchService
     knowledge: KnowledgeService
     tracking: TrackingService
+    webhooks: WebhookService
+    actions: ActionService
     auth: Auth
     audit: AuditLog
     embedder_ready: bool = False
+    dispatcher: Dispatcher | None = field(default=None, repr=False)
 
     def start(self) -> None:
-        """Build the ``Deps`` (one process at a time builds the knowledge store), then start the workers."""
+        """Build the ``Deps`` (one process at a time builds the knowledge store), then start the workers
+        and the webhook dispatcher."""
         self.holder.start()
         self.runner.start()
+        self.dispatcher = self.webhooks.dispatcher()
+        self.dispatcher.start()
 
     def warm_up(self) -> None:
         """Load the embedding model, jieba and scikit-learn now rather than in the first call."""
@@ -49,6 +57,8 @@ class Services:
 
     def stop(self) -> None:
         self.runner.stop()
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
 
 
 def build_services(
@@ -74,6 +84,8 @@ def build_services(
         batches=BatchService(settings, api_settings, jobs, holder, runner, audit),
         knowledge=KnowledgeService(holder, audit),
         tracking=TrackingService(settings, audit),
+        webhooks=WebhookService(settings, audit),
+        actions=ActionService(settings, audit),
         auth=auth or Auth(api_settings),
         audit=audit,
     )

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from graph.run import PreparedBatch
+from loop import outbox
 from tools.schema import BatchResult, Complaint, ComplaintResult, LabelSpike, Problem, RowError, RunStats
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -53,6 +55,8 @@ CREATE TABLE IF NOT EXISTS results (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+    + outbox.SCHEMA
+)
 # Columns added since voc.db was first released, added to an older file when it is opened.
 ADDED_COLUMNS = {"track": "INTEGER", "track_source": "TEXT"}
 
@@ -65,6 +69,29 @@ COLUMNS = (
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def batch_done(result: BatchResult, door: str) -> dict[str, Any]:
+    """The ``batch.done`` payload: ids, counts, priorities and periods; never complaint text."""
+    stats = result.stats
+    counts = stats.counts
+    tracking = stats.tracking
+    priorities = {p: sum(1 for x in result.problems if x.priority == p) for p in ("P1", "P2", "P3", "P4")}
+    return {
+        "batch_id": result.batch_id,
+        "door": door,
+        "received": counts.get("received", 0),
+        "accepted": counts.get("accepted", 0),
+        "rejected": counts.get("rejected", 0),
+        "warnings": counts.get("warnings", 0),
+        "negative_voices": counts.get("negative_voices", 0),
+        "problems": len(result.problems),
+        "priorities": priorities,
+        "periods": list(stats.periods),
+        "seconds": round(stats.seconds, 2),
+        "tracked": tracking is not None,
+        "tracked_problems_opened": list(tracking.opened) if tracking else [],
+    }
 
 
 @dataclass
@@ -319,7 +346,11 @@ class JobStore:
             )
 
     def finish(self, job_id: str, runner: str, result: BatchResult) -> bool:
-        """Store the results and mark the batch done; False if another worker owns it now."""
+        """Store the results and mark the batch done; False if another worker owns it now.
+
+        The ``batch.done`` webhook event is queued in the same transaction as the done mark (this
+        database has an outbox of its own: the warehouse is another file, and SQLite commits one
+        file at a time)."""
         summary = {
             "problems": [p.model_dump(mode="json") for p in result.problems],
             "label_spikes": [s.model_dump(mode="json") for s in result.label_spikes],
@@ -341,7 +372,13 @@ class JobStore:
                 " summary = ?, prepared = NULL, runner = NULL, heartbeat = NULL WHERE id = ?",
                 (_now(), json.dumps(summary, ensure_ascii=False), job_id),
             )
+            outbox.emit(db, "batch.done", batch_done(result, door="service"), key=job_id)
         return True
+
+    def emit_done(self, result: BatchResult, door: str) -> None:
+        """Queue ``batch.done`` for a batch that has no job row (a ``voc analyze`` run); once per batch."""
+        with self._transaction() as db:
+            outbox.emit(db, "batch.done", batch_done(result, door=door), key=result.batch_id)
 
     def release(self, job_id: str, runner: str, failure: str | None, max_attempts: int) -> str:
         """Give a claimed batch back: queued again, or failed once it used up its attempts."""

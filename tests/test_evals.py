@@ -101,6 +101,11 @@ def test_eval_scores_a_run(deps: Deps, tmp_path: Path) -> None:
     assert sum(sum(row.values()) for row in s.dimension_confusion.values()) == 9
     assert s.spike_theme == "T02" and s.fund_safety_theme == "T01"
     assert s.department_accuracy >= 0.6
+    # Each planted theme names the problem holding it, in rank order, with its priority.
+    assert {t["theme"] for t in s.theme_problems} == {"T01", "T02"}
+    ranked = [t for t in s.theme_problems if t["rank"] is not None]
+    assert [t["rank"] for t in ranked] == sorted(t["rank"] for t in ranked)
+    assert all(t["priority"] in ("P1", "P2", "P3", "P4") for t in ranked)
 
 
 def test_bench_reports_throughput_against_the_floor(deps: Deps, tmp_path: Path) -> None:

@@ -42,8 +42,9 @@ from pydantic import BaseModel, Field
 
 log = logging.getLogger("voc.audit")
 
-Door = Literal["cli", "http", "mcp"]
-DOORS: tuple[Door, ...] = ("cli", "http", "mcp")
+# batch: what the system did on its own after a batch (an action verified or reopened).
+Door = Literal["cli", "http", "mcp", "batch"]
+DOORS: tuple[Door, ...] = ("cli", "http", "mcp", "batch")
 Detail = dict[str, int | float | bool | str]
 
 SCHEMA = """
@@ -114,9 +115,10 @@ class AuditEvent(BaseModel):
     id: int = Field(description="Increasing; pass as `before` to page further back.")
     ts: datetime = Field(description="When, in UTC.")
     actor: str = Field(
-        description="key:NAME (an API key's name), local (local-only HTTP), mcp:stdio, or user:LOGIN (CLI)."
+        description="key:NAME (an API key's name), local (local-only HTTP), mcp:stdio, user:LOGIN (CLI), "
+        "or system:verification (an action's effect verified after a batch)."
     )
-    door: Door = Field(description="cli, http or mcp.")
+    door: Door = Field(description="cli, http, mcp, or batch (done by the system after a batch).")
     action: str = Field(
         description="e.g. batch.submit, batch.read, batch.delete, batch.purge, knowledge.create."
     )

@@ -99,10 +99,34 @@ class GradesConfig(BaseModel):
     rules: list[GradeRule]
 
 
+class MoneyConfig(BaseModel):
+    """How the money at stake in one complaint becomes a 0-1 severity factor."""
+
+    saturation: float = Field(10000, gt=0, description="Yuan at which the factor is full (linear below).")
+    loss_floor: float = Field(
+        0.5, ge=0, le=1, description="The factor when a loss cue matches, amount or not."
+    )
+    loss_cues: list[str] = Field(default_factory=list)
+    # Foreign amounts are converted with these rough rates; a currency not listed counts at 1.
+    rates: dict[str, float] = Field(default_factory=dict)
+
+
+class ConductRule(BaseModel):
+    """A conduct-rule breach (违规承诺、未揭示风险、适当性、个人信息泄露...) named by cue phrases."""
+
+    name: str
+    cues: list[str] = Field(min_length=1)
+    vulnerable_only: bool = Field(
+        False, description="Counts only for a vulnerable customer (segment or cue), e.g. elderly buying risk."
+    )
+
+
 class SeverityConfig(BaseModel):
     weights: dict[str, float]
     blocking_cues: list[str]
     urgency_cues: list[str]
+    money: MoneyConfig = Field(default_factory=MoneyConfig)
+    conduct: list[ConductRule] = Field(default_factory=list)
     levels: dict[Literal["high", "medium"], float]  # cut points: score >= high is high
 
 
@@ -123,6 +147,10 @@ class ImpactConfig(BaseModel):
 class PriorityConfig(BaseModel):
     matrix: dict[Level, dict[Level, Priority]]
     floors: dict[Grade, Priority] = Field(default_factory=dict)
+    conduct_floor: Priority | None = None
+    conduct_share: float = Field(0.25, gt=0, le=1)
+    protected_over: list[Grade] = Field(default_factory=list)
+    similar_size: float = Field(2.0, ge=1)
 
     @model_validator(mode="after")
     def _complete(self) -> PriorityConfig:
@@ -191,6 +219,7 @@ class RemediationConfig(BaseModel):
     classification: dict[str, float | list[str]]
     targets: dict[str, dict[Priority, float] | int]
     goals: dict[str, str]
+    label_measures: dict[str, DimensionMeasures] = Field(default_factory=dict)
     measures: dict[str, DimensionMeasures]
     metrics: list[MetricTemplate]
 

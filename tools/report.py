@@ -31,6 +31,13 @@ STATUS_ZH = {
     "regressed": "再次出现",
 }
 ALERT_ZH = {"warning": "预警", "alarm": "告警"}
+VERDICT_ZH = {
+    "pending": "待观察",
+    "improving": "改善中",
+    "effective": "有效",
+    "not_effective": "无效",
+    "regressed": "反弹",
+}
 
 
 def _env() -> Environment:
@@ -98,6 +105,7 @@ def report_context(result: BatchResult, taxonomy_dims: list[tuple[str, str]] | N
         "since": since_last_time(result.stats.tracking.changes) if result.stats.tracking else [],
         "status_zh": STATUS_ZH,
         "alert_zh": ALERT_ZH,
+        "verdict_zh": VERDICT_ZH,
     }
 
 

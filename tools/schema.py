@@ -106,6 +106,10 @@ class Severity(BaseModel):
     score: float = Field(ge=0, le=100, description="Severity 0-100.")
     level: Level = Field(description="high, medium or low after the configured cut points.")
     factors: dict[str, float] = Field(description="Each factor's 0-1 value.")
+    amount: float = Field(0, description="Yuan named in the complaint (foreign amounts converted).")
+    conduct: list[str] = Field(
+        default_factory=list, description="Conduct-rule breaches the complaint names (configured rule names)."
+    )
 
 
 class ComplaintResult(BaseModel):
@@ -170,6 +174,11 @@ class Measure(BaseModel):
     text: str
     term: Literal["short", "long"]
     sources: list[str] = Field(default_factory=list, description="Ids of cases or entries it came from.")
+    basis: str | None = Field(
+        None,
+        description="For a generic measure, where it came from: 标签 <L2> (the problem's own label), or "
+        "维度 <dimension> when that label has none configured.",
+    )
 
 
 class Metric(BaseModel):
@@ -238,6 +247,28 @@ class TrackedChange(BaseModel):
     p_value: float | None = None
 
 
+class ActionLine(BaseModel):
+    """An action on a tracked problem and where its effect stands after the batch."""
+
+    id: str
+    problem_id: str
+    problem_name: str | None = None
+    status: str = Field(description="open, in_progress, done, verified, not_effective, reopened.")
+    owner: str | None = None
+    due: str
+    overdue: bool
+    fixed_on: str | None = None
+    verdict: str | None = Field(None, description="pending, improving, effective, not_effective, regressed.")
+    rate_ratio: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    basis: str | None = None
+    before: str | None = Field(None, description="The before window: periods and complaints.")
+    after: str | None = None
+    control_ratio: float | None = None
+    summary: str | None = Field(None, description="The effect in words.")
+
+
 class TrackingSummary(BaseModel):
     """What the warehouse learnt from this batch ("since last time")."""
 
@@ -255,6 +286,40 @@ class TrackingSummary(BaseModel):
     merged: list[list[str]] = Field(default_factory=list, description="[absorbed, into] pairs.")
     changes: list[TrackedChange] = Field(
         default_factory=list, description="New, rising, falling and returning problems and labels."
+    )
+    actions: list[ActionLine] = Field(
+        default_factory=list, description="Every action not cancelled, with its verdict after this batch."
+    )
+
+
+class RankFactor(BaseModel):
+    """One factor behind a problem's place: its 0-1 value and what it rests on."""
+
+    name: str = Field(
+        description="Factor key: money, conduct, grade, blocking, urgency, intensity (severity); "
+        "volume, growth, escalation, vulnerable (impact)."
+    )
+    label: str = Field(description="The factor's Chinese name, e.g. 资金损失.")
+    value: float = Field(description="The factor's 0-1 value for the problem (mean over its members).")
+    weight: float = Field(description="Its configured weight in the severity or impact score.")
+    detail: str = Field(description="What it rests on, e.g. 涉及金额 ¥12,300.")
+
+
+class Ranking(BaseModel):
+    """Why a problem sits where it does; computed from numbers and configured cue matches only."""
+
+    reason: str = Field(
+        description="One line: the deciding factors and the priority, "
+        "e.g. 资金损失：涉及金额 ¥12,300；监管风险：承诺保本保收益（4 件）。"
+    )
+    priority_rule: str = Field(description="How the priority was reached: matrix cell, floors, peer rule.")
+    protected: bool = Field(
+        False,
+        description="Money lost (特急) or a conduct breach: never ranked below a lesser problem of similar "
+        "size.",
+    )
+    factors: list[RankFactor] = Field(
+        default_factory=list, description="Every factor, largest contribution first."
     )
 
 
@@ -287,6 +352,7 @@ class Problem(BaseModel):
     trend: Trend | None = Field(None, description="The tracked problem's status and recent series.")
     summary: str | None = Field(None, description="One-sentence summary (llm engine only).")
     engine: Engine = Field("rules", description="Engine that named the problem; scores are always code.")
+    ranking: Ranking | None = Field(None, description="Which factors put it where it is.")
 
 
 class LabelSpike(BaseModel):

@@ -87,6 +87,36 @@ class Settings(BaseSettings):
     track_merge_similarity: float = Field(
         0.7, gt=0, le=1, description="Two problems whose centroids come this close are merged."
     )
+    # Webhooks (services/webhooks.py): events from the outbox, signed as Standard Webhooks says.
+    webhook_allow_hosts: str = Field(
+        "",
+        description="Host names or CIDRs (comma-separated) that webhook URLs may point at although "
+        "they are loopback, private or link-local, e.g. 'hooks.intra.bank,10.20.0.0/16'.",
+    )
+    webhook_timeout: float = Field(10.0, gt=0, le=300, description="Seconds per delivery attempt.")
+    webhook_max_attempts: int = Field(
+        8, ge=1, le=50, description="Attempts per event and subscription before it is dead-lettered."
+    )
+    webhook_backoff: float = Field(
+        30.0, ge=0, description="Seconds before the first retry; doubled after each failure (jittered)."
+    )
+    webhook_backoff_max: float = Field(6 * 3600.0, ge=0, description="Longest wait between two attempts.")
+    webhook_poll: float = Field(
+        2.0, gt=0, le=300, description="Seconds between outbox checks of a running dispatcher (voc serve)."
+    )
+    # Actions and effect verification (loop/actions.py, loop/effect.py). Complaint-handling rules give
+    # 15 days to handle a complaint, extendable; a proposal's handling class and priority set the
+    # deadline from remediation.yaml instead when the action comes from one.
+    action_due_days: int = Field(
+        15, ge=1, le=3650, description="Days until an action is due when no proposal's deadline applies."
+    )
+    action_transition_gap: int = Field(
+        1, ge=0, le=12, description="Periods left out after a fix, from the fix's own (its mixed period)."
+    )
+    action_min_periods: int = Field(
+        2, ge=1, le=24, description="Periods after a fix before it can be called effective or not effective."
+    )
+    action_max_window: int = Field(6, ge=1, le=36, description="The most periods compared on each side.")
 
     def path(self, name: str) -> Path:
         """The data file in force: an explicit ``VOC_<NAME>_PATH``, else the copy edited through

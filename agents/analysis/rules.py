@@ -9,7 +9,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agents.analysis.scoring import PRIORITIES, Item, amount_yuan, level, priority_for, score_severity
+from agents.analysis.scoring import (
+    PRIORITIES,
+    Item,
+    level,
+    lift_protected,
+    priority_for,
+    ranking_for,
+    score_problem,
+    score_severity,
+)
 from tools.clustering import cluster_vectors, ctfidf_keywords, load_stopwords, tokenize
 from tools.cues import CueIndex
 from tools.embeddings import normalize_rows
@@ -133,7 +142,7 @@ def analyze_items(items: list[Item], deps: Deps) -> AnalysisOutput:
             if (it.complaint.customer_segment in cfg.impact.vulnerable_segments)
             or vul.any(it.complaint.text.lower())
         )
-        money = sum(amount_yuan(it.complaint.text) for it in its)
+        money = sum(severities[i].amount for i in ids)
         if previous is None:
             growth_f = 0.0
         elif prev == 0:
@@ -153,10 +162,7 @@ def analyze_items(items: list[Item], deps: Deps) -> AnalysisOutput:
             * sum(imp.weights.get(k, 0) * v for k, v in factors.items())
             / max(sum(imp.weights.values()), 1e-9)
         )
-        sev_scores = np.array([severities[i].score for i in ids])
-        severity = float(0.7 * sev_scores.mean() + 0.3 * np.percentile(sev_scores, 90))
         grade = _grade_of([it.cause.grade for it in its])
-        sev_level = level(severity, cfg.severity.levels)
         imp_level = level(impact_score, imp.levels)
         label_mix = Counter(it.cause.l2 or "-" for it in its)
         dept_mix = Counter(it.attribution.department_id for it in its)
@@ -177,6 +183,7 @@ def analyze_items(items: list[Item], deps: Deps) -> AnalysisOutput:
         label_name = (
             deps.taxonomy.label(top_label).name if top_label in deps.taxonomy.label_ids else top_label
         )
+        score = score_problem([severities[i] for i in ids], grade, imp_level, top_label, cfg)
         kws = keywords.get(lab, [])
         drafts.append(
             {
@@ -189,8 +196,8 @@ def analyze_items(items: list[Item], deps: Deps) -> AnalysisOutput:
                 "department": dept.name,
                 "owner_role": dept.owner_role,
                 "grade": grade,
-                "severity": round(severity, 1),
-                "severity_level": sev_level,
+                "severity": score.severity,
+                "severity_level": score.level,
                 "impact": Impact(
                     score=round(impact_score, 1),
                     level=imp_level,
@@ -207,7 +214,7 @@ def analyze_items(items: list[Item], deps: Deps) -> AnalysisOutput:
                     amount_at_stake=round(money, 2),
                     factors={k: round(v, 3) for k, v in factors.items()},
                 ),
-                "priority": priority_for(cfg, sev_level, imp_level, grade),
+                "priority": score.priority,
                 "member_ids": ids + [d.complaint.id for d in dup_members.get(lab, [])],
                 "representatives": [
                     Representative(id=its[j].complaint.id, text=its[j].complaint.text) for j in closest
@@ -218,11 +225,18 @@ def analyze_items(items: list[Item], deps: Deps) -> AnalysisOutput:
                 "period_counts": dict(sorted(per_period.items())),
                 "spike": spike,
                 "_centroid": centroid,
+                "_score": score,
             }
         )
+    # Money lost and conduct breaches never rank below a lesser problem of similar size.
+    lift_protected([d["_score"] for d in drafts], cfg)
+    for d in drafts:
+        d["priority"] = d["_score"].priority
+        d["ranking"] = ranking_for(d["_score"], d["impact"], cfg)
     drafts.sort(
         key=lambda d: (
             PRIORITIES.index(d["priority"]),
+            not d["_score"].protected,
             GRADES.index(d["grade"]),
             -(d["severity"] + d["impact"].score),
             d["member_ids"][0],
@@ -235,6 +249,7 @@ def analyze_items(items: list[Item], deps: Deps) -> AnalysisOutput:
     for rank, d in enumerate(drafts, start=1):
         pid = f"PRB-{rank:03d}"
         centroids[pid] = d.pop("_centroid")
+        d.pop("_score")
         d.pop("cluster")
         problems.append(Problem(id=pid, rank=rank, **d))
         for mid in d["member_ids"]:
@@ -244,7 +259,9 @@ def analyze_items(items: list[Item], deps: Deps) -> AnalysisOutput:
     for it in items:
         cid = it.complaint.id
         imp_lvl: Level = impact_level_of.get(problem_of.get(cid, ""), "low")
-        priorities[cid] = priority_for(cfg, severities[cid].level, imp_lvl, it.cause.grade)
+        priorities[cid] = priority_for(
+            cfg, severities[cid].level, imp_lvl, it.cause.grade, conduct=bool(severities[cid].conduct)
+        )
         if not it.cause.is_negative_voice:
             priorities[cid] = "P4"
     return AnalysisOutput(

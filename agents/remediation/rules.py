@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agents.remediation.retrieval import retrieve
-from tools.knowledge import HandlingClass
+from tools.knowledge import DimensionMeasures, HandlingClass
 from tools.schema import Measure, Metric, Problem, Proposal
 
 if TYPE_CHECKING:
@@ -30,6 +30,17 @@ def handling_class(problem: Problem, deps: Deps) -> tuple[HandlingClass, str]:
     return "根源整改类", f"根因为{problem.l2}（{problem.grade}），需改动产品、制度或系统"
 
 
+def generic_measures(problem: Problem, deps: Deps) -> tuple[DimensionMeasures | None, str]:
+    """The problem's own L2 label's generic measures; its dimension's only when the label has none."""
+    cfg = deps.remediation
+    own = cfg.label_measures.get(problem.l2)
+    if own is not None:
+        return own, f"标签 {problem.l2}"
+    return cfg.measures.get(
+        problem.dimension
+    ), f"维度 {problem.dimension}（标签 {problem.l2} 未配置专属措施）"
+
+
 def propose_rules(problem: Problem, centroid: np.ndarray, as_of: date, deps: Deps) -> Proposal:
     """Assemble a proposal from retrieved cases, knowledge entries and the templates.
 
@@ -48,8 +59,9 @@ def propose_rules(problem: Problem, centroid: np.ndarray, as_of: date, deps: Dep
     baseline = problem.impact.current or problem.impact.complaints
     target = math.floor(baseline * (1 - reduction))
 
-    # Only cases about the same root cause lend their measures; the nearest case always does.
-    relevant = [c for i, c in enumerate(cases) if i == 0 or problem.l2 in c.labels]
+    # Only cases about the same root cause (L2) lend their measures: a near case about another
+    # label would bring its own fixes (queue staffing for a card-fraud problem).
+    relevant = [c for c in cases if problem.l2 in c.labels]
     measures: list[Measure] = []
     for e in entries:
         if e.type in ("standard_answer", "service_standard", "policy", "regulation"):
@@ -60,15 +72,15 @@ def propose_rules(problem: Problem, centroid: np.ndarray, as_of: date, deps: Dep
         if c.short_term:
             text = f"借鉴{c.id}“{c.title}”的短期做法：{c.short_term}"
             measures.append(Measure(text=text, term="short", sources=[c.id]))
-    generic = cfg.measures.get(problem.dimension)
+    generic, basis = generic_measures(problem, deps)
     if generic:
-        measures += [Measure(text=t, term="short") for t in generic.short[:1]]
+        measures += [Measure(text=t, term="short", basis=basis) for t in generic.short[:1]]
     for c in relevant[:2]:
         if c.long_term:
             text = f"借鉴{c.id}“{c.title}”的根源整改：{c.long_term}"
             measures.append(Measure(text=text, term="long", sources=[c.id]))
     if generic:
-        measures += [Measure(text=t, term="long") for t in generic.long]
+        measures += [Measure(text=t, term="long", basis=basis) for t in generic.long]
     seen: set[str] = set()
     measures = [m for m in measures if not (m.text in seen or seen.add(m.text))]  # type: ignore[func-returns-value]
 

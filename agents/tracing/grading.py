@@ -6,6 +6,7 @@ import re
 
 from agents.tracing.index import TracingIndex
 from tools.cues import Match
+from tools.money import find_amounts
 from tools.taxonomy import GRADES, Grade, Label
 
 _MONEY = re.compile(
@@ -14,23 +15,36 @@ _MONEY = re.compile(
 )
 
 
+def _money(folded: str) -> Match | None:
+    m = _MONEY.search(folded)
+    if m:
+        return Match("money", m.group(0), m.start(), m.end())
+    amounts = find_amounts(folded)  # 三万八, sgd 4,300, 金额3,650
+    return Match("money", amounts[0].text, amounts[0].start, amounts[0].end) if amounts else None
+
+
 def grade_for(index: TracingIndex, folded: str, label: Label | None) -> tuple[Grade, str, list[Match]]:
-    """Grade, the reason shown for it and the matches behind it; ``label`` None: not a complaint."""
+    """Grade, the reason shown for it and the matches behind it; ``label`` None: not a complaint.
+
+    A rule only ever raises the label's default. A fund-safety label (default 特急) keeps 特急
+    when money is in play and is 紧急 otherwise, whatever milder rule also matched.
+    """
     hits = index.grade_rules.find(folded)
     ranked = sorted(hits, key=lambda key: GRADES.index(index.grade_rule_names[key][0]))
+    if label is not None and label.default_grade == "特急":
+        top = index.grade_rule_names[ranked[0]] if ranked else None
+        if top and top[0] == "特急":
+            return "特急", f"规则：{top[1]}", hits[ranked[0]]
+        money = _money(folded)
+        if money:
+            return "特急", f"标签默认等级（{label.id}），涉及资金", [money]
+        return "紧急", f"标签默认等级（{label.id}），未见资金损失证据", hits[ranked[0]] if ranked else []
     if ranked:
         grade, name = index.grade_rule_names[ranked[0]]
         default = label.default_grade if label else "一般"
-        if GRADES.index(default) < GRADES.index(grade) and default != "特急":
+        if GRADES.index(default) < GRADES.index(grade):
             return default, f"标签默认等级（{label.id if label else ''}）", hits[ranked[0]]
         return grade, f"规则：{name}", hits[ranked[0]]
     if label is None:
         return "一般", "非投诉类声音", []
-    # A fund-safety label keeps 特急 only when money is actually in play; otherwise 紧急.
-    if label.default_grade == "特急":
-        money = _MONEY.search(folded)
-        if money:
-            hit = Match("money", money.group(0), money.start(), money.end())
-            return "特急", f"标签默认等级（{label.id}），涉及资金", [hit]
-        return "紧急", f"标签默认等级（{label.id}），未见资金损失证据", []
     return label.default_grade, f"标签默认等级（{label.id}）", []

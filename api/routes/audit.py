@@ -57,7 +57,7 @@ async def read_audit(
             description="e.g. batch.read; without a dot, a whole family (batch: batch.submit, ...).",
         ),
     ] = None,
-    door: Annotated[Door | None, Query(description="cli, http or mcp.")] = None,
+    door: Annotated[Door | None, Query(description="cli, http, mcp or batch.")] = None,
     target: Annotated[
         str | None,
         Query(min_length=1, max_length=200, description="A batch id, entry or case id, or file name."),
