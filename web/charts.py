@@ -143,7 +143,7 @@ def stacked_shares(
 
 def before_after(before: float, after: float, *, unit: str) -> Markup:
     """Two bars: the problem's rate before a fix and after it."""
-    width, height, base = 320, 150, 120
+    width, height, base = 320, 164, 120
     peak = max(before, after, 1e-9) * 1.15
     parts = [f'<svg class="chart small" viewBox="0 0 {width} {height}" role="img" aria-label="before/after">']
     for i, (name, value, colour) in enumerate(
@@ -155,7 +155,8 @@ def before_after(before: float, after: float, *, unit: str) -> Markup:
             f'<rect x="{bx}" y="{base - h:.1f}" width="80" height="{h:.1f}" fill="{colour}">'
             f"<title>{escape(name)}: {_fmt(value)} {escape(unit)}</title></rect>"
             + _text(bx + 40, base - h - 4, _fmt(value))
-            + _text(bx + 40, height - 12, name)
+            + _text(bx + 40, base + 16, name)
         )
+    parts.append(_text(width / 2, height - 4, f"单位 unit: {unit}"))
     parts.append("</svg>")
     return Markup("".join(parts))

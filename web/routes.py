@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from services.config import digest
 from services.errors import ServiceError
 from services.factory import Services
+from services.security import actor_of
 from tools.settings import Settings
 from web import views
 from web.access import SignInRequired, Viewer, check_csrf, set_session, viewer_of
@@ -27,7 +28,12 @@ from web.session import COOKIE, SessionCodec, load_secret
 
 HERE = Path(__file__).parent
 LOGIN_COOKIE = "voc_login"
-NAV = (("/", "总览", "Overview"), ("/problems", "问题", "Problems"), ("/batches", "批次", "Batches"))
+NAV = (
+    ("/", "总览", "Overview"),
+    ("/problems", "问题", "Problems"),
+    ("/actions", "整改", "Actions"),
+    ("/batches", "批次", "Batches"),
+)
 
 
 def _env() -> Environment:
@@ -40,6 +46,7 @@ def _env() -> Environment:
     env.filters["pct"] = lambda v: f"{v:.1%}" if v is not None else "–"
     env.filters["num"] = lambda v: f"{v:,}" if isinstance(v, int) else (f"{v:,.2f}" if v is not None else "–")
     env.filters["signed"] = lambda v: f"{v:+,}"
+    env.globals["views"] = views
     return env
 
 
@@ -108,6 +115,71 @@ def mount(app: FastAPI, settings: Settings, services_of: Callable[[], Services])
             "problem.html",
             lambda v: {"p": views.problem_page(services_of(), v.principal, problem_id[:32])},
         )
+
+    @router.get("/actions", response_class=HTMLResponse)
+    def actions_page(
+        request: Request, owner: Annotated[str | None, Query(max_length=100)] = None
+    ) -> Response:
+        return page(
+            request, "actions.html", lambda v: {"b": views.board(services_of(), v.principal, owner or None)}
+        )
+
+    @router.get("/actions/{action_id}", response_class=HTMLResponse)
+    def action_page(request: Request, action_id: str) -> Response:
+        def build(v: Viewer) -> dict[str, Any]:
+            return {"a": views.action_page(services_of(), v.principal, action_id[:32])}
+
+        return page(request, "action.html", build)
+
+    @router.post("/actions")
+    def open_action(
+        request: Request,
+        problem_id: Annotated[str, Form(max_length=32)],
+        csrf: Annotated[str, Form(max_length=100)] = "",
+        owner: Annotated[str, Form(max_length=200)] = "",
+        due: Annotated[str, Form(max_length=10)] = "",
+        from_proposal: Annotated[str, Form(max_length=8)] = "",
+    ) -> Response:
+        def act(v: Viewer) -> str:
+            created = services_of().actions.open(
+                actor_of(v.principal),
+                problem_id,
+                owner=owner.strip() or None,
+                due=due or None,
+                from_proposal=bool(from_proposal),
+            )
+            return f"/actions/{created.id}"
+
+        return change(request, csrf, act)
+
+    @router.post("/actions/{action_id}")
+    def update_action(
+        request: Request,
+        action_id: str,
+        status: Annotated[str, Form(max_length=16)],
+        csrf: Annotated[str, Form(max_length=100)] = "",
+        fixed_on: Annotated[str, Form(max_length=10)] = "",
+        note: Annotated[str, Form(max_length=2000)] = "",
+    ) -> Response:
+        def act(v: Viewer) -> str:
+            moved = services_of().actions.update(
+                actor_of(v.principal), action_id[:32], status, fixed_on=fixed_on or None, note=note or None
+            )
+            return f"/actions/{moved.id}"
+
+        return change(request, csrf, act)
+
+    def change(request: Request, csrf: str, act: Callable[[Viewer], str]) -> Response:
+        """A change from a form: write scope and the session's CSRF token, then back to a page."""
+        try:
+            viewer = viewer_of(request, services_of(), codec, scope="write")
+            check_csrf(viewer, csrf)
+            target = act(viewer)
+        except SignInRequired:
+            return RedirectResponse("/login", status_code=303)
+        except ServiceError as exc:
+            return render(request, None, "error.html", status=exc.status, error=exc)
+        return RedirectResponse(target, status_code=303)
 
     @router.get("/batches", response_class=HTMLResponse)
     def batches_page(request: Request) -> Response:

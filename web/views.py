@@ -7,7 +7,9 @@ from typing import Any
 
 from markupsafe import Markup
 
+from loop.actions import MOVES, Action
 from loop.queries import AlertView, PeriodOverview, ProblemDetail, TrackedProblem
+from services.actions import PERSON_STATUSES
 from services.config import Principal
 from services.factory import Services
 from services.jobs import Job
@@ -146,7 +148,8 @@ class ProblemPage:
     problem: ProblemDetail
     chart: Markup
     periods: list[str]
-    names: dict[str, str] = field(default_factory=dict)
+    actions: list[tuple[Action, Markup | None]] = field(default_factory=list)
+    proposal: dict[str, Any] | None = None
 
 
 def problem_page(services: Services, who: Principal, problem_id: str) -> ProblemPage:
@@ -166,7 +169,8 @@ def problem_page(services: Services, who: Principal, problem_id: str) -> Problem
         width=1200,
         height=260,
     )
-    return ProblemPage(detail, chart, keys)
+    actions, proposal = problem_actions(services, who, detail.id)
+    return ProblemPage(detail, chart, keys, actions, proposal)
 
 
 @dataclass
@@ -201,3 +205,84 @@ def progress(services: Services, who: Principal, batch_id: str) -> dict[str, Any
         "percent": row.percent,
         "running": row.running,
     }
+
+
+# -- actions -------------------------------------------------------------------------------------
+
+BOARD_ORDER = ("reopened", "open", "in_progress", "done", "not_effective", "verified", "cancelled")
+STATUS_NAMES = {
+    "open": "待处理 open",
+    "in_progress": "整改中 in progress",
+    "done": "已整改待验证 done",
+    "verified": "已验证有效 verified",
+    "not_effective": "整改无效 not effective",
+    "cancelled": "已取消 cancelled",
+    "reopened": "已重开 reopened",
+}
+VERDICT_NAMES = {
+    "pending": "待观察 pending",
+    "improving": "好转中 improving",
+    "effective": "有效 effective",
+    "not_effective": "无效 not effective",
+    "regressed": "反弹 regressed",
+}
+
+
+@dataclass
+class Board:
+    columns: list[tuple[str, list[Action]]]
+    owners: list[str]
+    owner: str | None
+    overdue: int
+    problems: list[TrackedProblem]
+
+
+def board(services: Services, who: Principal, owner: str | None) -> Board:
+    via = actor_of(who)
+    found = services.actions.list(via).actions
+    owners = sorted({a.owner for a in found if a.owner})
+    if owner:
+        found = [a for a in found if a.owner == owner]
+    columns = []
+    for status in BOARD_ORDER:
+        items = sorted((a for a in found if a.status == status), key=lambda a: (not a.overdue, a.due, a.id))
+        columns.append((status, items))
+    problems = services.tracking.problems(via).problems if who.allows("write") else []
+    return Board(columns, owners, owner, sum(1 for a in found if a.overdue), problems)
+
+
+def effect_chart(action: Action) -> Markup | None:
+    """The problem's rate before and after the fix, per period on each side."""
+    e = action.effect
+    if e is None or not e.before.periods or not e.after.periods:
+        return None
+
+    def rate(w: Any) -> float:
+        if e.basis == "count" or not w.exposure:
+            return w.complaints / max(len(w.periods), 1)
+        if e.basis == "volume":
+            return 100 * w.complaints / w.exposure
+        return 10000 * w.complaints / w.exposure
+
+    unit = {"count": "件/期 per period", "volume": "% 占全部投诉", "exposure": "件/万 per 10k"}[e.basis]
+    return charts.before_after(rate(e.before), rate(e.after), unit=unit)
+
+
+@dataclass
+class ActionPage:
+    action: Action
+    chart: Markup | None
+    moves: tuple[str, ...]
+
+
+def action_page(services: Services, who: Principal, action_id: str) -> ActionPage:
+    found = services.actions.show(actor_of(who), action_id)
+    moves = tuple(m for m in MOVES.get(found.status, ()) if m in PERSON_STATUSES)
+    return ActionPage(found, effect_chart(found), moves)
+
+
+def problem_actions(
+    services: Services, who: Principal, problem_id: str
+) -> tuple[list[tuple[Action, Markup | None]], dict[str, Any] | None]:
+    found, proposal = services.actions.for_problem(actor_of(who), problem_id)
+    return [(a, effect_chart(a)) for a in found], proposal
