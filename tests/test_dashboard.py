@@ -248,7 +248,8 @@ def test_signing_in_with_a_key_and_what_each_key_may_see(keyed_server: Server, b
     page.goto(f"{url}/batches")
     assert page.locator(f'tr[data-batch="{batch}"]').count() == 0, "another key's batch is not shown"
     # Signing out without the form's token is refused and the session still works.
-    with httpx.Client(base_url=url, cookies={"voc_session": cookie["value"]}, follow_redirects=False) as c:
+    with httpx.Client(base_url=url, follow_redirects=False) as c:
+        c.cookies.set("voc_session", cookie["value"])
         assert c.post("/logout", data={}).status_code == 403
         assert c.get("/problems").status_code == 200
     w.clean()
@@ -257,9 +258,84 @@ def test_signing_in_with_a_key_and_what_each_key_may_see(keyed_server: Server, b
     ctx, page = sign_in(browser, keyed_server, ADMIN_KEY)
     page.goto(f"{url}/batches")
     assert page.locator(f'tr[data-batch="{batch}"]').count() == 1, "admin sees every batch"
+    # Changing an action: a read-only key is refused, a missing or wrong CSRF token too; nothing changes.
+    with httpx.Client(base_url=url, timeout=30) as api:
+        problem = api.get("/v1/problems", headers=auth(READ_KEY)).json()["problems"][0]["id"]
+        made = api.post("/v1/actions", json={"problem_id": problem}, headers=auth(RW_KEY)).json()["id"]
+    writer = next(c for c in ctx.cookies() if c["name"] == "voc_session")
+    page.goto(f"{url}/actions/{made}")
+    token = page.locator('#update-action input[name="csrf"]').get_attribute("value")
+    move = {"status": "in_progress", "csrf": token or ""}
+
+    def client(session: dict[str, Any] | None = None) -> httpx.Client:
+        jar = {"voc_session": session["value"]} if session else None
+        return httpx.Client(base_url=url, timeout=30, follow_redirects=False, cookies=jar)
+
+    def status_of(action: str) -> str:
+        with client() as api:
+            return str(api.get(f"/v1/actions/{action}", headers=auth(READ_KEY)).json()["status"])
+
+    with client(cookie) as as_reader:
+        refused = as_reader.post(f"/actions/{made}", data=move)
+        assert refused.status_code == 403 and "write" in refused.text
+    with client(writer) as as_admin:
+        assert as_admin.post(f"/actions/{made}", data={"status": "in_progress"}).status_code == 403
+        assert as_admin.post(f"/actions/{made}", data={**move, "csrf": "x" * 20}).status_code == 403
+    with client() as nobody:
+        no_cookie = nobody.post(f"/actions/{made}", data=move)
+        assert no_cookie.status_code == 303 and no_cookie.headers["location"] == "/login"
+    assert status_of(made) == "open", "nothing changed"
+    with client(writer) as as_admin:
+        assert as_admin.post(f"/actions/{made}", data=move).status_code == 303
+    assert status_of(made) == "in_progress"
     page.click("text=退出 Sign out")
     page.wait_for_url(re.compile(r"/login"))
     page.goto(f"{url}/")
     assert urlsplit(page.url).path == "/login", "signed out means signed out"
     ctx.close()
     shoot(browser, f"{url}/login", "login")
+
+
+def test_an_action_is_opened_and_closed_from_the_pages(local_server: Server, browser: Browser) -> None:
+    url = local_server.url
+    with httpx.Client(base_url=url, timeout=30) as api:
+        problems = api.get("/v1/problems").json()["problems"]
+    pid = problems[0]["id"]
+    ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
+    page = ctx.new_page()
+    w = Watched(page, url)
+    page.goto(f"{url}/problems/{pid}")
+    page.click("text=为此问题新建整改行动 Open an action")
+    page.wait_for_url(re.compile(r"/actions/ACT-\d+$"))
+    action_id = page.url.rsplit("/", 1)[1]
+    with httpx.Client(base_url=url, timeout=30) as api:
+        opened = api.get(f"/v1/actions/{action_id}").json()
+        assert opened["problem_id"] == pid and opened["status"] == "open"
+        assert page.locator('[data-kpi="status"]').inner_text().endswith("open")
+
+        # Done without the root-cause note is refused with the reason, and nothing changes.
+        page.select_option('#update-action select[name="status"]', "done")
+        page.fill('#update-action input[name="fixed_on"]', "2026-05-31")
+        with page.expect_response(lambda r: r.request.method == "POST") as refused:
+            page.click("#update-action button[type=submit]")
+        assert refused.value.status == 409
+        assert "note" in page.locator(".error").inner_text()
+        assert api.get(f"/v1/actions/{action_id}").json()["status"] == "open"
+        w.errors.clear()  # the 409 above was the point
+
+        page.goto(f"{url}/actions/{action_id}")
+        page.select_option('#update-action select[name="status"]', "done")
+        page.fill('#update-action input[name="fixed_on"]', "2026-05-31")
+        page.fill('#update-action input[name="note"]', "追款流程由人工改为自动，时限缩短")
+        page.click("#update-action button[type=submit]")
+        page.wait_for_url(f"{url}/actions/{action_id}")
+        done = api.get(f"/v1/actions/{action_id}").json()
+    assert done["status"] in ("done", "verified", "not_effective") and done["fixed_on"] == "2026-05-31"
+    assert [h["to"] for h in done["history"]][:2] == ["open", "done"]
+    assert page.locator("#history tbody tr").count() == len(done["history"])
+    page.goto(f"{url}/actions")
+    assert page.locator(f'#board a[data-action="{action_id}"]').count() == 1
+    w.clean()
+    ctx.close()
+    shoot(browser, f"{url}/actions", "actions")
+    shoot(browser, f"{url}/actions/{action_id}", "action")
