@@ -24,6 +24,7 @@ from tools.deps import Deps
 from tools.matrix import ServiceMatrix
 from tools.settings import Settings
 from tools.taxonomy import Taxonomy
+from web.routes import mount as mount_dashboard
 
 log = logging.getLogger("voc.api")
 
@@ -84,6 +85,8 @@ def create_app(
 
     # The MCP server for assistants at /mcp (streamable HTTP), on this app's services and keys.
     mount_mcp(app, auth, api_settings, lambda: app.state.services)
+    # The dashboard for people at /, on the same services and keys (a session cookie per key).
+    mount_dashboard(app, settings, lambda: app.state.services)
     return app
 
 

@@ -209,7 +209,15 @@ def bench(
     history: Annotated[
         bool, typer.Option("--history", help="Add generated months one by one to a fresh warehouse instead.")
     ] = False,
-    months: Annotated[int, typer.Option("--months", min=2, help="With --history: how many months.")] = 12,
+    dashboard: Annotated[
+        bool, typer.Option("--dashboard", help="Time the dashboard's pages on a large warehouse instead.")
+    ] = False,
+    months: Annotated[
+        int, typer.Option("--months", min=2, help="With --history or --dashboard: how many months.")
+    ] = 12,
+    problems: Annotated[
+        int, typer.Option("--problems", min=1, help="With --dashboard: how many tracked problems.")
+    ] = 200,
     per_month: Annotated[
         int, typer.Option("--per-month", min=10, help="With --history: complaints per month (about).")
     ] = 5000,
@@ -225,6 +233,9 @@ def bench(
     temporary home: time per month (it should not grow with history), the time to re-analyse a
     month already seen against its first run, the warehouse's size, how long `voc problems` takes,
     and how steadily each planted problem kept its tracked id.
+
+    With --dashboard, write a warehouse of MONTHS months (24 is a good test) and PROBLEMS tracked
+    problems into a temporary home and time each dashboard page through the real app.
     """
     from evals.bench import run_bench
 
@@ -234,6 +245,9 @@ def bench(
         return
     if history:
         _history(deps, months, per_month, out)
+        return
+    if dashboard:
+        _dashboard(deps, months, problems, out)
         return
     with console.status(f"Analysing {n} generated complaints…"):
         report = run_bench(deps, n, embed_sample=embed_sample)
@@ -255,6 +269,25 @@ def bench(
     table.add_row("checkpoint database", f"{report.checkpoint_mb:.1f} MB")
     table.add_row("machine", f"{report.cpus} CPUs · load {report.load_average}")
     console.print(table)
+    if out:
+        out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
+
+
+def _dashboard(deps: Deps, months: int, problems: int, out: Path | None) -> None:
+    from evals.dashboard_bench import run_dashboard_bench
+
+    with console.status(f"Writing {months} months × {problems} problems and timing the pages…"):
+        report = run_dashboard_bench(deps, months, problems)
+    table = Table(
+        title=f"Dashboard bench · {months} months · {problems} problems · {report.complaints:,} complaints",
+        title_justify="left",
+    )
+    for col in ("Page", "Median ms", "Max ms", "KB"):
+        table.add_column(col, justify="left" if col == "Page" else "right")
+    for p in report.pages:
+        table.add_row(p.path, f"{p.median_ms:.0f}", f"{p.max_ms:.0f}", f"{p.bytes / 1024:.0f}")
+    console.print(table)
+    console.print(f"Warehouse written and its series rebuilt in {report.build_seconds:.1f} s")
     if out:
         out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -50,12 +51,31 @@ def serve(
     home: HomeOpt = None,
     log_level: Annotated[str, typer.Option(help="critical, error, warning, info or debug.")] = "info",
 ) -> None:
-    """Run the HTTP service for backend systems (OpenAPI docs at /docs).
+    """Run the HTTP service for backend systems (OpenAPI docs at /docs) and the dashboard at /.
 
     API keys come from VOC_API_KEYS ('KEY:read,write;KEY2:admin') or VOC_API_KEYS_FILE. With no
     keys the service runs in local-only mode and refuses to listen beyond this machine.
     Accepted batches are stored under VOC_HOME and resume after a restart.
     """
+    _run(host, port, workers, home, log_level, "VOC Tracer API on http://{addr} (docs: /docs, dashboard: /)")
+
+
+@app.command()
+def dashboard(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    home: HomeOpt = None,
+    log_level: Annotated[str, typer.Option(help="critical, error, warning, info or debug.")] = "warning",
+) -> None:
+    """Open the dashboard on this machine: trends, tracked problems, alerts and batches.
+
+    Starts the same service as `voc serve` on 127.0.0.1 and prints the address to open in a
+    browser. Everything it shows comes from VOC_HOME's warehouse (fill it with
+    `voc analyze FILE --track`); every script, style and chart is served by this process.
+    """
+    _run("127.0.0.1", port, 1, home, log_level, "VOC Tracer dashboard: open http://{addr}/ in a browser")
+
+
+def _run(host: str, port: int, workers: int, home: Path | None, log_level: str, banner: str) -> None:
     import inspect
     import os
 
@@ -78,7 +98,7 @@ def serve(
             "[yellow]Several processes share the on-disk knowledge store; set VOC_CHROMA_URL to a "
             "Chroma server if you change knowledge data through the API.[/]"
         )
-    console.print(f"VOC Tracer API on http://{host}:{port} (docs: /docs), state in {settings.home}")
+    console.print(banner.format(addr=f"{host}:{port}") + f", state in {settings.home}")
     extra = {}
     if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
         # With several processes uvicorn restarts a worker that has not finished starting within

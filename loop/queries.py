@@ -127,6 +127,20 @@ def _problem(conn: sqlite3.Connection, row: sqlite3.Row) -> TrackedProblem:
     )
 
 
+class PeriodOverview(BaseModel):
+    """One period of the warehouse at a glance."""
+
+    period: str
+    complaints: int
+    negative: int = Field(description="Negative voices (complaints proper).")
+    urgent: int = Field(description="Negative voices ranked P1 or P2.")
+    dimensions: dict[str, int] = Field(default_factory=dict, description="Negative voices per dimension.")
+
+    @property
+    def negative_share(self) -> float:
+        return self.negative / self.complaints if self.complaints else 0.0
+
+
 class TrackingReader:
     """Read-only views of the warehouse for the doors."""
 
@@ -220,6 +234,31 @@ class TrackingReader:
             exposures = self.warehouse.exposures(conn)
         keys = sorted(set(counts) | set(exposures))
         return [PeriodInfo(period=k, complaints=counts.get(k, 0), exposure=exposures.get(k)) for k in keys]
+
+    def overview(self) -> list[PeriodOverview]:
+        """Every period's volume, negative voices, P1/P2 count and dimension mix, oldest first."""
+        with self.warehouse.connect() as conn:
+            rows = conn.execute(
+                "SELECT period, COUNT(*), SUM(negative), "
+                "SUM(CASE WHEN negative = 1 AND priority IN ('P1', 'P2') THEN 1 ELSE 0 END) "
+                "FROM complaints GROUP BY period ORDER BY period"
+            ).fetchall()
+            mix: dict[str, dict[str, int]] = {}
+            for period, dim, n in conn.execute(
+                "SELECT period, dimension, COUNT(*) FROM complaints WHERE negative = 1 "
+                "GROUP BY period, dimension"
+            ):
+                mix.setdefault(period, {})[dim or "-"] = n
+        return [
+            PeriodOverview(
+                period=r[0],
+                complaints=r[1],
+                negative=r[2] or 0,
+                urgent=r[3] or 0,
+                dimensions=mix.get(r[0], {}),
+            )
+            for r in rows
+        ]
 
     def stats(self) -> dict[str, Any]:
         with self.warehouse.connect() as conn:

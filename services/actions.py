@@ -117,6 +117,10 @@ def _date(value: str | date | None, field: str) -> date | None:
         ) from None
 
 
+# A tracked problem's actions and its latest proposal (module level: the class has a method `list`).
+ProblemActions = tuple[list[Action], dict[str, Any] | None]
+
+
 class ActionService:
     """Actions in the warehouse (``VOC_HOME/warehouse.db``): opened from a tracked problem, moved by
     people (open -> in_progress -> done; cancelled; reopened) and verified after every batch (done ->
@@ -182,6 +186,16 @@ class ActionService:
             raise NotFound("no such action (ids look like ACT-0001)")
         self._read(via, found.id, status=found.status)
         return found
+
+    def for_problem(self, via: Actor, problem_id: str) -> ProblemActions:
+        """A tracked problem's actions (oldest first) and its latest remediation proposal, if any."""
+        today = self.today()
+        with self.warehouse.connect() as conn:
+            store.flag_overdue(conn, today)
+            found = store.find(conn, today, problem_id=problem_id)
+            proposal = store.latest_proposal(conn, problem_id)
+        self._read(via, problem_id, items=len(found))
+        return found, proposal
 
     # -- changes -----------------------------------------------------------------------------
 

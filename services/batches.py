@@ -315,6 +315,10 @@ class BatchService:
             raise NotFound("no such batch")
         return job
 
+    def recent(self, who: Principal, limit: int = 50) -> list[Job]:
+        """The batches this caller may see, newest first: its own, or all with the admin scope."""
+        return self.jobs.recent(None if who.allows("admin") else who.name, limit)
+
     def finished_job(self, batch_id: str, who: Principal) -> Job:
         job = self.job(batch_id, who)
         if job.status == "failed":

@@ -263,6 +263,16 @@ class JobStore:
             row = db.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return Job.from_row(row) if row else None
 
+    def recent(self, owner: str | None, limit: int = 50) -> list[Job]:
+        """The newest batches first: one owner's, or everyone's with ``owner`` None."""
+        query, args = f"SELECT {COLUMNS} FROM jobs", []
+        if owner is not None:
+            query += " WHERE owner = ?"
+            args.append(owner)
+        with self._connect() as db:
+            rows = db.execute(query + " ORDER BY created_at DESC, id LIMIT ?", [*args, limit]).fetchall()
+        return [Job.from_row(r) for r in rows]
+
     def prepared(self, job_id: str) -> PreparedBatch:
         with self._connect() as db:
             row = db.execute("SELECT prepared FROM jobs WHERE id = ?", (job_id,)).fetchone()

@@ -9,7 +9,7 @@ from functools import cached_property
 from pydantic import BaseModel, Field
 
 from loop.periods import parse_period
-from loop.queries import AlertView, PeriodInfo, ProblemDetail, TrackedProblem, TrackingReader
+from loop.queries import AlertView, PeriodInfo, PeriodOverview, ProblemDetail, TrackedProblem, TrackingReader
 from loop.series import refresh
 from loop.trends import TrendRules
 from loop.warehouse import Warehouse
@@ -145,6 +145,12 @@ class TrackingService:
         found = self.reader.alerts(period=period, level=level)
         self._read(via, "alerts.read", None, items=len(found))
         return Alerts(alerts=found)
+
+    def overview(self, via: Actor) -> list[PeriodOverview]:
+        """Every period's volume, negative voices, P1/P2 count and dimension mix, oldest first."""
+        found = self.reader.overview()
+        self._read(via, "overview.read", None, items=len(found))
+        return found
 
     def periods(self) -> Periods:
         return Periods(periods=self.reader.periods())
