@@ -110,6 +110,7 @@ class ProblemRecord(TypedDict):
     rank: int
     name: str
     keywords: list[str]
+    phrases: list[str]
     dimension: str
     l2: str
     department_id: str

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from evals.sentiment import GOALS, SentimentReport, run_sentiment_eval
+from tools import sentiment_head
 from tools.deps import Deps
 from tools.embeddings import CharNgramEmbedder
 from tools.knowledge import load_lexicon
@@ -201,8 +202,10 @@ def test_shipped_head_records_its_recipe_and_corpus() -> None:
 
 
 def test_head_for_another_embedder_falls_back_to_the_lexicon(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Said once per process: start from a process that has not said it yet (other tests may have).
+    monkeypatch.setattr(sentiment_head, "_warned", set())
     with caplog.at_level(logging.WARNING, logger="voc.sentiment"):
         head, note = head_for(DEFAULT_HEAD, "char-ngram-384")
         again, _ = head_for(DEFAULT_HEAD, "char-ngram-384")
