@@ -73,6 +73,7 @@ def _items(state: BatchState, deps: Deps, warehouse: Warehouse) -> list[TrackIte
                 vector=cached[key] if key in cached else from_bytes(p["vector"]).astype(np.float32),
                 read_hash=key,
                 problem_name=names.get(c["id"]),
+                evidence=tuple(dict.fromkeys(e["text"] for e in rc.get("evidence", []) if e.get("text")))[:6],
             )
         )
     return items

@@ -73,6 +73,7 @@ class StoredExample(BaseModel):
     text: str = Field(description="Masked text.")
     grade: str
     priority: str
+    evidence: list[str] = Field(default_factory=list, description="Words behind its root cause.")
 
 
 class ProblemDetail(TrackedProblem):
@@ -203,9 +204,11 @@ class TrackingReader:
                     text=r["text"],
                     grade=r["grade"],
                     priority=r["priority"],
+                    evidence=json.loads(r["evidence"]),
                 )
                 for r in conn.execute(
-                    "SELECT id, source, period, text, grade, priority FROM complaints WHERE tracked_id = ? "
+                    "SELECT id, source, period, text, grade, priority, evidence FROM complaints "
+                    "WHERE tracked_id = ? "
                     "ORDER BY period DESC, received_at DESC, id LIMIT ?",
                     (problem_id, examples),
                 )

@@ -62,6 +62,7 @@ class TrackItem:
     vector: np.ndarray  # the text vector
     read_hash: str  # the cache key of the text vector
     problem_name: str | None = None  # the batch problem it was grouped in, to name a new one
+    evidence: tuple[str, ...] = ()  # the root cause's evidence words, as matched in the masked text
 
 
 @dataclass
@@ -272,6 +273,7 @@ class Tracker:
                     embedder=self.embedder,
                     read_hash=it.read_hash,
                     flags=flags,
+                    evidence=list(it.evidence),
                 ),
             )
 

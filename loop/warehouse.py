@@ -10,7 +10,7 @@ import secrets
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ import numpy as np
 
 from loop import outbox, webhooks
 
-SCHEMA_VERSION = 4  # 3: webhook subscriptions and deliveries (or actions); 4: both
+SCHEMA_VERSION = 5  # 3: webhooks (or actions); 4: both; 5: complaints.evidence
 SCHEMA = (
     """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS complaints (
     embedder TEXT NOT NULL,
     read_hash TEXT NOT NULL,
     flags TEXT NOT NULL DEFAULT '[]',
+    evidence TEXT NOT NULL DEFAULT '[]',
     updated_at TEXT NOT NULL,
     PRIMARY KEY (source, id)
 );
@@ -199,12 +200,13 @@ class StoredComplaint:
     embedder: str  # the vector is in the cache under (embedder, read_hash)
     read_hash: str
     flags: list[str]
+    evidence: list[str] = field(default_factory=list)  # the root cause's evidence words (masked text)
 
 
 _COMPLAINT_COLUMNS = (
     "source, id, version, text_hash, text, period, received_at, negative, dimension, l2, l3, "
     "department_id, department, grade, priority, severity, customer_hash, batch_id, tracked_id, "
-    "embedder, read_hash, flags"
+    "embedder, read_hash, flags, evidence"
 )
 
 
@@ -232,7 +234,15 @@ def _complaint(row: sqlite3.Row) -> StoredComplaint:
         embedder=row["embedder"],
         read_hash=row["read_hash"],
         flags=json.loads(row["flags"]),
+        evidence=json.loads(row["evidence"]),
     )
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    """Columns added after a table was first created (CREATE TABLE IF NOT EXISTS keeps old tables)."""
+    have = {r[1] for r in conn.execute("PRAGMA table_info(complaints)")}
+    if "evidence" not in have:
+        conn.execute("ALTER TABLE complaints ADD COLUMN evidence TEXT NOT NULL DEFAULT '[]'")
 
 
 class Warehouse:
@@ -251,6 +261,7 @@ class Warehouse:
                 for statement in SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                _add_columns(conn)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 conn.execute("COMMIT")
         finally:
@@ -349,7 +360,7 @@ class Warehouse:
         now = datetime.now(UTC).isoformat()
         conn.execute(
             f"INSERT OR REPLACE INTO complaints ({_COMPLAINT_COLUMNS}, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 c.source,
                 c.id,
@@ -373,6 +384,7 @@ class Warehouse:
                 c.embedder,
                 c.read_hash,
                 json.dumps(c.flags),
+                json.dumps(c.evidence, ensure_ascii=False),
                 now,
             ),
         )

@@ -151,6 +151,9 @@ def test_every_page_shows_the_api_s_numbers_without_errors(local_server: Server,
     page.goto(f"{local_server.url}/problems/{pid}")
     assert number(page.locator('[data-kpi="complaints"]').inner_text()) == detail["complaints"]
     assert page.locator("ul.quotes blockquote").count() == len(detail["examples"])
+    shown_evidence = page.locator("ul.quotes .evidence mark").all_inner_texts()
+    assert shown_evidence == [w for e in detail["examples"] for w in e["evidence"]]
+    assert shown_evidence, "the root cause's evidence words are shown beside the complaints"
     assert page.locator("svg.chart circle").count() >= len(detail["series"])
 
     page.goto(f"{local_server.url}/batches")
