@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from loop import outbox, webhooks
+from loop import outbox, webhook_tables
 
 SCHEMA_VERSION = 5  # 3: webhooks (or actions); 4: both; 5: complaints.evidence
 SCHEMA = (
@@ -165,7 +165,7 @@ CREATE TABLE IF NOT EXISTS effects (
 );
 """
     + outbox.SCHEMA
-    + webhooks.SCHEMA
+    + webhook_tables.SCHEMA
 )
 
 
