@@ -8,6 +8,7 @@ import hashlib
 import json
 import secrets
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -238,6 +239,19 @@ def _complaint(row: sqlite3.Row) -> StoredComplaint:
     )
 
 
+def _use_wal(conn: sqlite3.Connection, wait: float = 30.0) -> None:
+    """Switch a new file to WAL. The switch needs the file to itself and does not wait for a busy
+    one, so several tasks opening it at once retry until one has done it (later opens skip it)."""
+    deadline = time.monotonic() + wait
+    while conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _add_columns(conn: sqlite3.Connection) -> None:
     """Columns added after a table was first created (CREATE TABLE IF NOT EXISTS keeps old tables)."""
     have = {r[1] for r in conn.execute("PRAGMA table_info(complaints)")}
@@ -256,13 +270,15 @@ class Warehouse:
         conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
         try:
             if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-                conn.execute("PRAGMA journal_mode=WAL")
+                _use_wal(conn)
                 conn.execute("BEGIN IMMEDIATE")
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                _add_columns(conn)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                # Another process (or chunk task) may have upgraded it while this one waited.
+                if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                    for statement in SCHEMA.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    _add_columns(conn)
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 conn.execute("COMMIT")
         finally:
             conn.close()
