@@ -88,7 +88,7 @@ def overview(services: Services, who: Principal, months: int = 24) -> Overview:
         ),
         alerts=alerts,
         names=names,
-        top=[problem_row(p, keys) for p in found[:10]],
+        top=[r for r in (problem_row(p, keys) for p in found) if r.latest > 0][:10],
     )
 
 
