@@ -16,7 +16,7 @@ from loop.actions import Action, IllegalMove, NewAction
 from loop.effect import EffectRules
 from loop.warehouse import Warehouse
 from services.errors import AuditUnavailable, Conflict, FieldError, NotFound, Unprocessable
-from tools.audit import Actor, AuditError, AuditLog
+from tools.audit import Actor, AuditError, AuditLog, Door
 from tools.knowledge import load_remediation
 from tools.pii import mask_text
 from tools.settings import Settings
@@ -115,6 +115,15 @@ def _date(value: str | date | None, field: str) -> date | None:
         raise Unprocessable(
             f"{field} is not a date (YYYY-MM-DD)", fields=[FieldError(loc=field, msg="expected YYYY-MM-DD")]
         ) from None
+
+
+def reverify(settings: Settings, audit: AuditLog, warehouse: Warehouse, door: Door) -> int:
+    """Re-measure every done action after the warehouse changed outside a batch (an exposure
+    recorded, a batch deleted or purged); return how many changed status."""
+    with warehouse.connect() as conn:
+        changes = store.verify(conn, effect_rules(settings), date.today())
+    store.audit_changes(audit, changes, door)
+    return len(changes)
 
 
 # A tracked problem's actions and its latest proposal (module level: the class has a method `list`).

@@ -17,6 +17,7 @@ from graph.checkpoints import BatchSaver
 from loop.series import refresh
 from loop.trends import TrendRules
 from loop.warehouse import Warehouse
+from services.actions import reverify
 from services.jobs import JobStore
 from tools.audit import Actor, AuditError, AuditLog
 from tools.settings import Settings
@@ -271,6 +272,8 @@ class Retention:
                 ).rowcount
         if forgotten.complaints:
             refresh(warehouse, self.settings.period, TrendRules(dormant_after=self.settings.dormant_after))
+            # Fewer complaints may change whether a fix worked: judge every done action again.
+            reverify(self.settings, self.audit, warehouse, "batch")
         return forgotten
 
     def _drop_threads(self, batch_ids: list[str]) -> dict[str, int]:

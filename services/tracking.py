@@ -13,6 +13,7 @@ from loop.queries import AlertView, PeriodInfo, PeriodOverview, ProblemDetail, T
 from loop.series import refresh
 from loop.trends import TrendRules
 from loop.warehouse import Warehouse
+from services.actions import reverify
 from services.errors import AuditUnavailable, FieldError, NotFound, Unprocessable
 from tools.audit import Actor, AuditError, AuditLog
 from tools.settings import Settings
@@ -167,6 +168,8 @@ class TrackingService:
             )
         self.warehouse.set_exposure(period, exposure)
         refresh(self.warehouse, self.settings.period, TrendRules(dormant_after=self.settings.dormant_after))
+        # The effect of every fix is measured against the exposures too: judge them again.
+        reverify(self.settings, self.audit, self.warehouse, via.door)
         alerts = len(self.reader.alerts(period=period))
         self.audit.record_done(via, "periods.set", period, exposure=exposure, alerts=alerts)
         info = next(p for p in self.reader.periods() if p.period == period)

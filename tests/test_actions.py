@@ -20,6 +20,7 @@ from evals.history import History, generate
 from graph.run import run_batch
 from services.actions import ActionService
 from services.errors import Conflict, NotFound, Unprocessable
+from services.tracking import TrackingService
 from tools.audit import Actor, AuditLog, AuditQuery
 from tools.deps import Deps
 from tools.ingest import rows_from_records
@@ -206,3 +207,26 @@ def test_an_unfinished_action_past_its_due_date_is_flagged_once(scenario: Scenar
     assert [p["action_id"] for p in outbox(home, "action.overdue")].count(opened.id) == 1
     later.update(WHO, opened.id, "cancelled")
     assert opened.id not in [a.id for a in later.list(WHO, overdue=True).actions]
+
+
+def test_recording_exposures_judges_every_fix_again_on_them(
+    scenario: Scenario, deps: Deps, tmp_path: Path
+) -> None:
+    # On a copy of the scenario's warehouse, so the other tests keep theirs.
+    home = tmp_path / "home"
+    home.mkdir()
+    src, dst = sqlite3.connect(scenario.home / "warehouse.db"), sqlite3.connect(home / "warehouse.db")
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+    local = at_home(deps, home)
+    audit = AuditLog(local.settings.audit_db)
+    tracking = TrackingService(local.settings, audit)
+    for period in scenario.history.months:
+        tracking.set_exposure(WHO, period, 100_000)
+    service = ActionService(local.settings, audit)
+    effect = service.show(WHO, scenario.actions["branch_queue"]).effect
+    assert effect is not None and effect.basis == "exposure"
+    assert effect.before.exposure == 100_000 * len(effect.before.periods)
