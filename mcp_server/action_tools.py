@@ -2,13 +2,12 @@
 
 Thin wrappers over ``services.actions`` (as ``voc actions`` and ``/v1/actions``): the same ids, statuses,
 due dates and effects, the same rules, the audit trail naming the caller (``mcp:stdio``, or the HTTP
-caller's key). Moving an action (done with its fix date and root-cause note) is left to the CLI and
-HTTP: a third tool did not fit the tool list's budget (tests/test_mcp.py)."""
+caller's key)."""
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from mcp.server.mcpserver import Context
 from pydantic import BaseModel, Field
@@ -17,7 +16,7 @@ from loop.actions import Action, Status
 from loop.effect import Basis, Effect, Verdict, Window
 from mcp_server.registry import READ_ONLY, WRITES, Entry
 from mcp_server.runtime import actor, caller, in_thread
-from services.actions import MAX_OWNER
+from services.actions import MAX_NOTE, MAX_OWNER
 
 
 class EffectView(BaseModel):
@@ -107,7 +106,24 @@ async def open_action(
     return ActionAnswer(action=ActionView.of(opened))
 
 
+async def update_action(
+    ctx: Context,
+    action_id: Annotated[str, Field(max_length=32)],
+    status: Literal["in_progress", "done", "cancelled", "reopened"],
+    fixed_on: date | None = None,
+    note: Annotated[str | None, Field(max_length=MAX_NOTE)] = None,
+) -> ActionAnswer:
+    """Move an action: in_progress when work starts, done when the fix is live (needs fixed_on, the day
+    it took effect, and note, the root cause found), cancelled, or reopened. After done, every batch
+    compares complaints before and after fixed_on and sets verified or not_effective."""
+    svc, who = await caller(ctx, "write")
+    via = actor(ctx, who)
+    moved = await in_thread(lambda: svc.actions.update(via, action_id, status, fixed_on=fixed_on, note=note))
+    return ActionAnswer(action=ActionView.of(moved))
+
+
 TOOLS: list[Entry] = [
     (list_actions, "Actions and whether fixes worked", READ_ONLY),
     (open_action, "Open an action", WRITES),
+    (update_action, "Move an action", WRITES),
 ]

@@ -204,32 +204,33 @@ def test_mcp_tools_open_an_action_and_say_whether_the_fix_worked(deps: Deps, hom
             out["opened"] = await c.call_tool("open_action", {"problem_id": problem, "due": "2099-01-31"})
             out["open"] = await c.call_tool("list_actions", {"status": "open"})
             action_id = out["opened"].structured_content["action"]["id"]
-            # A person marks it done (the CLI here); the assistant then asks about fixes since September.
-            voc(
-                "actions", "update", action_id, "--status", "done", "--fixed-on", "2026-09-15",
-                "--note", "新版本兼容性缺陷已修复", "--home", h,
-            )  # fmt: skip
+            # Done without the root-cause note is refused; with it, the fix is recorded.
+            move = {"action_id": action_id, "status": "done", "fixed_on": "2026-09-15"}
+            out["no_note"] = await c.call_tool("update_action", move)
+            out["done"] = await c.call_tool("update_action", {**move, "note": "新版本兼容性缺陷已修复"})
             out["since_sep"] = await c.call_tool("list_actions", {"fixed_since": "2026-09-01"})
             out["since_oct"] = await c.call_tool("list_actions", {"fixed_since": "2026-10-01"})
             return out
 
     r = anyio.run(flow)
-    for name in ("unknown", "past", "bad_date"):
+    for name in ("unknown", "past", "bad_date", "no_note"):
         assert r[name].is_error, name
+    assert "note" in r["no_note"].content[0].text
     assert "no such tracked problem" in r["unknown"].content[0].text
     assert "due" in r["past"].content[0].text and "past" in r["past"].content[0].text
     assert (
         "fixed_since" in r["bad_date"].content[0].text and "2026-13-01" not in r["bad_date"].content[0].text
     )
     assert r["unchanged"] == r["before"]
-    for name in ("opened", "open", "since_sep", "since_oct"):
+    for name in ("opened", "open", "done", "since_sep", "since_oct"):
         assert not r[name].is_error, r[name].content[0].text
     opened = r["opened"].structured_content["action"]
     assert (opened["problem_id"], opened["status"], opened["due"]) == (problem, "open", "2099-01-31")
     assert opened["owner"] and opened["effect"] is None and opened["overdue"] is False
     assert opened["id"] in [a["id"] for a in r["open"].structured_content["actions"]]
     shown = json.loads(voc("actions", "show", opened["id"], "--json", "--home", h).output)
-    assert [e["actor"].split(":")[0] for e in shown["history"]] == ["mcp", "user"]
+    assert [e["actor"] for e in shown["history"]] == ["mcp:stdio", "mcp:stdio"]
+    assert r["done"].structured_content["action"]["status"] == shown["status"]
     assert shown["history"][0]["actor"] == "mcp:stdio"
     done = next(a for a in r["since_sep"].structured_content["actions"] if a["id"] == opened["id"])
     assert (done["status"], done["due"], done["fixed_on"]) == (
