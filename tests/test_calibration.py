@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 import random
 from pathlib import Path
+from typing import Any
 
+import anyio
 import pytest
 
 from evals.calibration import fit_calibration
@@ -64,6 +66,39 @@ def test_maps_are_monotone_and_keep_their_recipe() -> None:
         assert values[-1] > values[0], name  # the raw score does carry information
 
 
+def test_results_show_calibrated_confidence_and_a_grade_confidence(deps: Deps, holdout) -> None:
+    from evals.dataset import load_dataset, to_raw_rows
+    from graph.run import run_batch
+
+    cal = deps.calibration
+    assert cal is not None
+    rows = load_dataset(split="holdout")[:6]
+    shown = run_batch(to_raw_rows(rows), deps, source="calib-test", fresh=True, track=False)
+    raw = {
+        r.id: r
+        for r in run_batch(to_raw_rows(rows), _raw(deps), source="calib-raw", fresh=True, track=False).results
+    }
+    for r in shown.results:
+        base = raw[r.id]
+        assert r.root_cause.confidence == cal.apply("label", base.root_cause.confidence)
+        assert r.attribution.confidence == cal.apply("department", base.attribution.confidence)
+        assert base.grade_confidence is not None
+        # The raw grade score is shown to 3 decimals, so its mapped value may differ in the last one.
+        assert r.grade_confidence == pytest.approx(cal.apply("grade", base.grade_confidence), abs=0.002)
+        # Decisions are the raw engine's: calibration changes what is shown, not what is decided.
+        assert (r.root_cause.l2, r.attribution.department_id, r.root_cause.grade) == (
+            base.root_cause.l2,
+            base.attribution.department_id,
+            base.root_cause.grade,
+        )
+
+
+def _raw(deps: Deps) -> Deps:
+    import dataclasses
+
+    return dataclasses.replace(deps, calibration=None)
+
+
 def test_fit_is_deterministic_and_orders_by_score() -> None:
     rng = random.Random(5)
     scores = [rng.random() for _ in range(300)]
@@ -95,3 +130,30 @@ def test_refit_on_a_dataset_writes_its_recipe(deps: Deps, tmp_path: Path) -> Non
     assert cal.recipe["split"] == "dev" and cal.recipe["rows"] == 6 and cal.recipe["dataset"] == "d.jsonl"
     assert cal.version.startswith("platt-dev-6-")
     assert set(cal.fields) == set(FIELDS) and all(m.rows > 0 for m in cal.fields.values())
+
+
+def test_mcp_single_complaint_tools_show_calibrated_confidence(deps: Deps) -> None:
+    from mcp import Client
+
+    from mcp_server.complaint_tools import triage
+    from mcp_server.runtime import one
+    from mcp_server.server import build_server
+    from services.config import ApiSettings
+    from tests.test_mcp import APP_CRASH, structured
+
+    cal = deps.calibration
+    assert cal is not None
+    server = build_server(deps, api_settings=ApiSettings(keys=None, keys_file=None, job_workers=1))
+
+    async def calls() -> tuple[Any, Any]:
+        async with Client(server) as c:
+            return (
+                await c.call_tool("trace_root_cause", {"text": APP_CRASH, "channel": "APP"}),
+                await c.call_tool("attribute_complaint", {"text": APP_CRASH, "channel": "APP"}),
+            )
+
+    traced, attributed = anyio.run(calls)
+    _, causes, owners = triage(deps, [one(deps, {"text": APP_CRASH, "channel": "APP"})])
+    assert structured(traced)["root_cause"]["confidence"] == cal.apply("label", causes[0].confidence)
+    shown = structured(attributed)["attribution"]["confidence"]
+    assert shown == cal.apply("department", owners[0].confidence) != owners[0].confidence
