@@ -12,6 +12,7 @@ from cli.common import HomeOpt, build_settings, console, err, load_deps
 from tools.deps import Deps
 
 if TYPE_CHECKING:
+    from evals.calibration import FieldReliability
     from evals.sentiment import AucPair
 
 app = typer.Typer()
@@ -55,8 +56,17 @@ def eval_cmd(
             "alone and the lexicon alone.",
         ),
     ] = False,
+    calibrate: Annotated[
+        bool,
+        typer.Option(
+            "--calibrate",
+            help="First refit the confidence calibration on the dataset's dev split and write it "
+            "(VOC_CALIBRATION_PATH, default data/models/calibration.json), then score as usual.",
+        ),
+    ] = False,
 ) -> None:
-    """Score the agents against a labelled dataset: accuracy, macro-F1, ARI, top problem, spike.
+    """Score the agents against a labelled dataset: accuracy, macro-F1, ARI, top problem, spike,
+    and how well label, department and grade confidence match how often they are right (ECE).
 
     With --pii, score the masking of personal data instead (recall, false-positive rate, per kind).
     With --tracking, calibrate the thresholds that keep tracked problems' ids stable.
@@ -65,6 +75,8 @@ def eval_cmd(
     Examples:
 
       voc eval --split holdout
+
+      voc eval --calibrate --split holdout
 
       voc eval --pii --out voc-pii.json
 
@@ -91,6 +103,8 @@ def eval_cmd(
         err.print("[red]--split must be dev, holdout or all[/]")
         raise typer.Exit(2)
     deps = load_deps(build_settings(home))
+    if calibrate:
+        deps = _calibrate(deps, dataset or DEFAULT_DATASET)
     with console.status("Analysing the labelled dataset…"):
         report = run_eval(deps, dataset or DEFAULT_DATASET, split)
     s = report.scores
@@ -138,8 +152,47 @@ def eval_cmd(
     for t in dims:
         conf.add_row(t, *[str(s.dimension_confusion[t].get(p, 0)) for p in dims])
     console.print(conf)
+    console.print(_reliability_table(report.reliability, deps))
     out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
     console.print(f"Report with every mismatch: [bold]{out}[/]")
+
+
+def _calibrate(deps: Deps, dataset: Path) -> Deps:
+    """Refit the confidence maps on the dev split, write them, and use them from now on."""
+    import dataclasses
+
+    from evals.calibration import fit_calibration
+    from tools.calibration import save_calibration
+
+    with console.status("Analysing the dev split with raw scores and fitting the maps…"):
+        cal = fit_calibration(deps, dataset, "dev")
+    path = deps.settings.calibration_file
+    save_calibration(cal, path)
+    fitted = ", ".join(f"{k} a={m.a:.3f} b={m.b:.3f} ({m.rows} rows)" for k, m in cal.fields.items())
+    console.print(f"Wrote calibration {cal.version} to [bold]{path}[/]: {fitted}")
+    return dataclasses.replace(deps, calibration=cal, versions={**deps.versions, "calibration": cal.version})
+
+
+def _reliability_table(reliability: dict[str, FieldReliability], deps: Deps) -> Table:
+    cal = deps.calibration
+    table = Table(
+        title=f"Confidence reliability (ECE, 10 bins) · calibration: {cal.version if cal else 'none'}",
+        title_justify="left",
+    )
+    table.add_column("Field")
+    for col in ("Rows", "Accuracy", "ECE raw", "ECE calibrated"):
+        table.add_column(col, justify="right")
+    table.add_column("Bins: confidence → share right (rows)")
+    for name, r in reliability.items():
+        table.add_row(
+            name,
+            str(r.rows),
+            f"{r.accuracy:.3f}",
+            f"{r.ece_raw:.3f}",
+            "-" if r.ece_calibrated is None else f"{r.ece_calibrated:.3f}",
+            " · ".join(f"{b.confidence:.2f}→{b.accuracy:.2f} ({b.rows})" for b in r.bins),
+        )
+    return table
 
 
 def _sentiment(home: Path | None, dataset: Path | None, out: Path) -> None:

@@ -33,6 +33,7 @@ from graph.track import track
 from loop.vectors import embed_cached
 from loop.warehouse import Warehouse
 from tools import injection
+from tools.calibration import calibrate
 from tools.deps import Deps
 from tools.embeddings import from_bytes, to_bytes
 from tools.schema import (
@@ -163,8 +164,7 @@ def analyze(state: BatchState, runtime: Runtime[Deps]) -> BatchState:
             text=texts[it.complaint.id],
             period=it.complaint.period,
             customer_segment=it.complaint.customer_segment,
-            attribution=it.attribution,
-            root_cause=it.cause,
+            **shown_confidence(deps, it, by_id[it.complaint.id]["engine"]),
             severity=out.severities[it.complaint.id],
             priority=out.priorities[it.complaint.id],
             problem_id=out.problem_of.get(it.complaint.id),
@@ -187,6 +187,18 @@ def analyze(state: BatchState, runtime: Runtime[Deps]) -> BatchState:
     if usage:
         update["llm_usage"] = usage
     return update
+
+
+def shown_confidence(deps: Deps, it: Item, engine: str) -> dict[str, Any]:
+    """Attribution and root cause as shown, with calibrated confidence (rules results only).
+
+    The maps were fitted on the rules engine's scores; a model's own confidence is shown as it
+    gave it, and its grade has none.
+    """
+    if engine != "rules":
+        return {"attribution": it.attribution, "root_cause": it.cause, "grade_confidence": None}
+    cause, attribution, grade = calibrate(deps.calibration, it.cause, it.attribution)
+    return {"attribution": attribution, "root_cause": cause, "grade_confidence": grade}
 
 
 def route_problems(state: BatchState, runtime: Runtime[Deps]) -> list[Send] | Literal["track"]:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from agents.attribution import build_attribution_index
 from agents.tracing import build_tracing_index
+from tools.calibration import load_calibration
 from tools.datafile import file_digest
 from tools.deps import Deps, knowledge_sources, load_data, package_version
 from tools.embeddings import Embedder, make_embedder
@@ -31,6 +32,7 @@ def make_deps(
     if build_store:
         store.ensure_built(progress=on_build)
     head, _note = head_for(settings.sentiment_head_file, embedder.name)
+    calibration = load_calibration(settings.calibration_file)
     versions = {
         "voc_tracer": package_version(),
         "service_matrix": data["matrix"].version,
@@ -42,6 +44,7 @@ def make_deps(
         "lexicon": data["lexicon"].version,
         "embedder": embedder.name,
         "sentiment_head": head.version if head else "none (lexicon only)",
+        "calibration": calibration.version if calibration else "none (raw scores)",
         # Content digest of every data file: a batch analysed with other data is another batch.
         "data_digest": file_digest(*(settings.path(n) for n in DATA_FILES)),
     }
@@ -56,6 +59,7 @@ def make_deps(
         versions=versions,
         llm=llm,
         sentiment_head=head,
+        calibration=calibration,
         **data,
     )
     if build_store:

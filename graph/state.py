@@ -76,6 +76,7 @@ class ResultRecord(TypedDict):
     root_cause: dict[str, Any]  # RootCause
     severity: dict[str, Any]  # Severity
     priority: Priority
+    grade_confidence: NotRequired[float | None]
     problem_id: str | None
     tracked_problem_id: NotRequired[str | None]
     duplicate_of: str | None

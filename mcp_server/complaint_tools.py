@@ -32,6 +32,7 @@ from mcp_server.registry import READ_ONLY, Entry
 from mcp_server.runtime import Complaints, Relay, caller, in_thread, one, submission, tool_error
 from services.errors import NoValidRows
 from tools import injection
+from tools.calibration import calibrate
 from tools.clustering import load_stopwords, tokenize
 from tools.deps import Deps
 from tools.knowledge import Level
@@ -59,7 +60,10 @@ async def attribute_complaint(
         c = one(deps, fields)
         _, causes, owners = triage(deps, [c])
         return Attributed(
-            attribution=owners[0], root_cause=causes[0].l2, masked_text=c.text, pii_masked=c.pii_masked
+            attribution=shown(deps, causes[0], owners[0])[1],
+            root_cause=causes[0].l2,
+            masked_text=c.text,
+            pii_masked=c.pii_masked,
         )
 
     return await in_thread(work)
@@ -78,8 +82,8 @@ async def trace_root_cause(
     def work() -> Traced:
         deps = svc.holder.get()
         c = one(deps, {"text": text, "channel": channel})
-        _, causes, _ = triage(deps, [c])
-        rc = causes[0]
+        _, causes, owners = triage(deps, [c])
+        rc = shown(deps, causes[0], owners[0])[0]
         label = deps.taxonomy.label(rc.l2) if rc.l2 in deps.taxonomy.label_ids else None
         return Traced(
             root_cause=rc,
@@ -238,6 +242,14 @@ def triage(deps: Deps, complaints: list[Complaint]) -> tuple[np.ndarray, list[Ro
         log = new_log(deps, key)
         causes = trace(complaints, vectors, deps, log)
         return vectors, causes, attribute(complaints, vectors, causes, deps, log)
+
+
+def shown(deps: Deps, cause: RootCause, owner: Attribution) -> tuple[RootCause, Attribution]:
+    """The rules engine's result with calibrated confidence, as a batch shows it; a model's as it gave it."""
+    if deps.llm is not None:
+        return cause, owner
+    cause, owner, _ = calibrate(deps.calibration, cause, owner)
+    return cause, owner
 
 
 @contextmanager

