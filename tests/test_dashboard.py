@@ -149,6 +149,8 @@ def test_every_page_shows_the_api_s_numbers_without_errors(local_server: Server,
 
     pid = problems[0]["id"]
     page.goto(f"{local_server.url}/problems/{pid}")
+    assert page.title() == f"{pid} · VOC Tracer 客户声音溯源"
+    assert page.locator("#proposal").count() == 1 and page.locator("#actions").count() == 1
     assert number(page.locator('[data-kpi="complaints"]').inner_text()) == detail["complaints"]
     assert page.locator("ul.quotes blockquote").count() == len(detail["examples"])
     shown_evidence = page.locator("ul.quotes .evidence mark").all_inner_texts()
