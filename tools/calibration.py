@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from agents.tracing.grading import grade_score
+from tools.grade_reasons import grade_score
 from tools.schema import Attribution, RootCause
 
 CALIBRATION_FORMAT = 1

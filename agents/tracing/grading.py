@@ -6,6 +6,7 @@ import re
 
 from agents.tracing.index import TracingIndex
 from tools.cues import Match
+from tools.grade_reasons import BY_DEFAULT, BY_RULE, NOT_COMPLAINT
 from tools.money import find_amounts
 from tools.taxonomy import GRADES, Grade, Label
 
@@ -13,13 +14,6 @@ _MONEY = re.compile(
     r"\d[\d,.]*\s*(?:元|块|万|欧元|美元|港币|英镑|usd|sgd|hkd|eur|rmb)|钱|余额|款项|扣款|消费|取现|刷了|被刷"
     r"|charges?|charged|debited|withdrawn|\$\s?\d"
 )
-# How a grade reason starts says what set the grade; grade_score reads it back.
-BY_RULE = "规则："
-BY_DEFAULT = "标签默认等级"
-NOT_COMPLAINT = "非投诉类声音"
-# Raw grade scores before calibration: a grade rule that matched, a voice that is no complaint.
-RULE_SCORE = 0.9
-NOT_COMPLAINT_SCORE = 0.5
 
 
 def _money(folded: str) -> Match | None:
@@ -55,16 +49,3 @@ def grade_for(index: TracingIndex, folded: str, label: Label | None) -> tuple[Gr
     if label is None:
         return "一般", NOT_COMPLAINT, []
     return label.default_grade, f"{BY_DEFAULT}（{label.id}）", []
-
-
-def grade_score(reason: str, label_confidence: float) -> float:
-    """The raw score behind a rules-engine grade, for calibration.
-
-    A grade rule that matched is a direct reading of the text. A label's default grade is right
-    about as often as the label, so it follows the label's raw confidence.
-    """
-    if reason.startswith(BY_RULE):
-        return RULE_SCORE
-    if reason.startswith(NOT_COMPLAINT):
-        return NOT_COMPLAINT_SCORE
-    return 0.5 + 0.4 * label_confidence
