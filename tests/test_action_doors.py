@@ -6,19 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import socket
 import sqlite3
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import pytest
-import uvicorn
 from mcp import Client
 from typer.testing import CliRunner
 
@@ -27,7 +21,7 @@ from cli.main import app as cli
 from graph.run import run_batch
 from mcp_server.server import build_server
 from services.config import ApiSettings
-from tests.api_helpers import KEYS, READ_KEY, RW_KEY, auth
+from tests.api_helpers import KEYS, READ_KEY, RW_KEY, auth, served
 from tools.deps import Deps
 from tools.ingest import rows_from_records
 from tools.report import render
@@ -111,30 +105,6 @@ def test_the_cli_names_bad_input_exits_2_and_changes_nothing(home: Path) -> None
     assert (rows(home, "actions"), rows(home, "action_history")) == before
     help_text = voc("actions", "update", "--help").output
     assert "--fixed-on" in help_text and "verified" in help_text
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def served(app: Any) -> Iterator[str]:
-    """``app`` under uvicorn on a free loopback port, in a thread; yields the base URL."""
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="uvicorn-actions", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
 
 
 def test_http_opens_lists_moves_and_refuses_with_the_right_codes(deps: Deps, home: Path) -> None:

@@ -3,12 +3,8 @@ and streamable HTTP on a loopback port (standalone and mounted in the FastAPI ap
 
 from __future__ import annotations
 
-import socket
 import sys
-import threading
-import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,7 +12,6 @@ import anyio
 import httpx
 import httpx2
 import pytest
-import uvicorn
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from typer.testing import CliRunner
@@ -27,7 +22,7 @@ from mcp_server.http import http_app
 from mcp_server.server import build_server
 from services.config import ApiSettings
 from services.security import Auth
-from tests.api_helpers import KEYS, READ_KEY, RW_KEY, WRITE_KEY, auth, home_like
+from tests.api_helpers import KEYS, READ_KEY, RW_KEY, WRITE_KEY, auth, home_like, served
 from tools.deps import Deps
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,30 +34,6 @@ COMPLAINTS = [
     {"id": "s2", "text": "信用卡被盗刷两笔共5000元，要求马上处理", "channel": "电话"},
     {"id": "s3", "text": "网点排队两个小时，柜员态度很差"},
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def served(app: Any) -> Iterator[str]:
-    """``app`` under uvicorn on a free loopback port, in a thread; yields the base URL."""
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
 
 
 def over_http(url: str, key: str | None, fn: Callable[[Client], Awaitable[T]], mode: str = "auto") -> T:

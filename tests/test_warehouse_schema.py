@@ -9,6 +9,34 @@ from pathlib import Path
 from loop.warehouse import SCHEMA_VERSION, Warehouse
 
 
+def open_at_once(
+    path: Path, tasks: int = 8, while_held: sqlite3.Connection | None = None
+) -> list[BaseException]:
+    """``tasks`` threads open the warehouse at the same moment; the errors they met. With
+    ``while_held``, that connection's write transaction is committed half a second after they start."""
+    start = threading.Barrier(tasks + 1)
+    errors: list[BaseException] = []
+
+    def open_it() -> None:
+        start.wait()
+        try:
+            Warehouse(path)
+        except BaseException as exc:  # noqa: BLE001 - collected and reported by the caller
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(tasks)]
+    for t in threads:
+        t.start()
+    start.wait()
+    if while_held is not None:
+        threading.Event().wait(0.5)
+        while_held.execute("COMMIT")
+        while_held.close()
+    for t in threads:
+        t.join()
+    return errors
+
+
 def test_an_older_warehouse_opened_by_many_tasks_at_once_is_upgraded_once(tmp_path: Path) -> None:
     path = tmp_path / "warehouse.db"
     Warehouse(path)
@@ -17,29 +45,10 @@ def test_an_older_warehouse_opened_by_many_tasks_at_once_is_upgraded_once(tmp_pa
     old.execute("PRAGMA user_version = 1")
     old.commit()
     old.close()
-
     # Another task is writing when they arrive (as the first one to upgrade it would be).
     writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     writer.execute("BEGIN IMMEDIATE")
-    start = threading.Barrier(9)
-    errors: list[BaseException] = []
-
-    def open_it() -> None:
-        start.wait()
-        try:
-            Warehouse(path)
-        except BaseException as exc:  # noqa: BLE001 - collected and reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=open_it) for _ in range(8)]
-    for t in threads:
-        t.start()
-    start.wait()
-    threading.Event().wait(0.5)
-    writer.execute("COMMIT")
-    writer.close()
-    for t in threads:
-        t.join()
+    errors = open_at_once(path, while_held=writer)
     assert not errors, errors
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -51,21 +60,7 @@ def test_a_new_warehouse_created_by_many_tasks_at_once(tmp_path: Path) -> None:
     # The first batch after installing: every chunk task finds no file and creates it.
     for attempt in range(5):
         path = tmp_path / f"fresh-{attempt}.db"
-        start = threading.Barrier(8)
-        errors: list[BaseException] = []
-
-        def open_it(p: Path = path, b: threading.Barrier = start, errs: list[BaseException] = errors) -> None:
-            b.wait()
-            try:
-                Warehouse(p)
-            except BaseException as exc:  # noqa: BLE001 - collected and reported below
-                errs.append(exc)
-
-        threads = [threading.Thread(target=open_it) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        errors = open_at_once(path)
         assert not errors, errors
         conn = sqlite3.connect(path)
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
