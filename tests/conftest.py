@@ -8,6 +8,7 @@ suite fast without faking any part a user would have.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,17 @@ def files_containing(root: Path, needles: list[str]) -> list[tuple[str, str]]:
             if raw in data:
                 hits.append((str(path), text))
     return hits
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """Settings for one test, once on SQLite files in a temp VOC_HOME and once on a fresh Postgres
+    database (tests/pg.py), so every storage test runs on both."""
+    from tests.pg import fresh_database
+
+    home = tmp_path / "home"
+    if request.param == "sqlite":
+        yield Settings(home=home, engine="rules")
+        return
+    with fresh_database() as url:
+        yield Settings(home=home, engine="rules", database_url=url)

