@@ -164,7 +164,7 @@ class _PgRow(tuple[Any, ...]):
         row._index = index
         return row
 
-    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+    def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):
             return tuple.__getitem__(self, self._index[key])
         return tuple.__getitem__(self, key)
@@ -290,7 +290,18 @@ class Database:
         with _POOLS_LOCK:
             pool = _POOLS.get(key)
             if pool is None:
+                import psycopg
                 from psycopg_pool import ConnectionPool
+
+                # One direct attempt first: an unreachable server fails now, with its reason,
+                # instead of after the pool's retries.
+                try:
+                    psycopg.connect(self.url or "", connect_timeout=10).close()
+                except psycopg.Error as exc:
+                    raise StorageError(
+                        f"cannot reach the database at {redact_url(self.url or '')}: "
+                        f"{type(exc).__name__}: {redact_url(str(exc).strip().splitlines()[0])}"
+                    ) from exc
 
                 pool = ConnectionPool(
                     self.url or "",
