@@ -18,6 +18,7 @@ from services.actions import ActionService, action_json
 from services.errors import AuditUnavailable, ServiceError
 from tools.audit import AuditLog, cli_actor
 from tools.settings import Settings
+from tools.sql import database
 
 app = typer.Typer(
     help="Actions: a tracked problem's remediation as owned work with a due date, a status history "
@@ -61,7 +62,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 def _service(home: Path | None) -> ActionService:
     """The action service alone: no engine, no models."""
     settings = Settings(home=home) if home is not None else Settings()
-    return ActionService(settings, AuditLog(settings.audit_db))
+    return ActionService(settings, AuditLog(database(settings, "audit")))
 
 
 def _fail(exc: ServiceError) -> NoReturn:

@@ -27,6 +27,7 @@ from tools.ingest import InputFileError, ReadInfo, read_batch
 from tools.report import write_outputs
 from tools.schema import BatchResult, TrackingSummary
 from tools.settings import REPO_DATA, Settings
+from tools.sql import database
 
 app = typer.Typer()
 
@@ -177,7 +178,7 @@ def _audit_run(settings: Settings, batch_id: str, prepared: PreparedBatch) -> No
     """Record the run before it starts: the ledger dates the batch's checkpoint for ``voc purge``
     even if the run is interrupted, and the trail says who ran it. A failure warns, no more:
     the person at this terminal can read the files anyway."""
-    audit = AuditLog(settings.audit_db)
+    audit = AuditLog(database(settings, "audit"))
     rejected = sum(e.severity == "error" for e in prepared.errors)
     try:
         audit.note_run(batch_id, "cli")

@@ -14,6 +14,7 @@ from rich.table import Table
 from cli.common import HomeOpt, console, err
 from tools.audit import AuditError, AuditLog, cli_actor
 from tools.settings import Settings
+from tools.sql import database
 
 if TYPE_CHECKING:
     from services.retention import PurgeReport
@@ -91,7 +92,7 @@ def audit_cmd(
     )
     settings = _state_settings(home)
     try:
-        events = AuditLog(settings.audit_db).read(q, cli_actor())
+        events = AuditLog(database(settings, "audit")).read(q, cli_actor())
     except AuditError as exc:
         err.print(f"[bold red]Cannot read the audit log[/]: {exc}")
         raise typer.Exit(1) from None
@@ -99,7 +100,7 @@ def audit_cmd(
         typer.echo(json.dumps([e.model_dump(mode="json") for e in events], ensure_ascii=False, indent=1))
         return
     table = Table(
-        title=f"Audit trail · {settings.audit_db} · newest first",
+        title=f"Audit trail · {database(settings, 'audit').where} · newest first",
         title_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
@@ -191,7 +192,7 @@ def purge(
     from services.retention import Retention
 
     settings = _state_settings(home)
-    retention = Retention(settings, AuditLog(settings.audit_db))
+    retention = Retention(settings, AuditLog(database(settings, "audit")))
     plan = retention.plan(older_than)
     if dry_run:
         _print_purge(retention.report(plan), as_json)

@@ -17,6 +17,7 @@ from services.errors import AuditUnavailable, NotFound, ServiceError, Unprocessa
 from services.tracking import SHAPES, TrackingService
 from tools.audit import AuditLog, cli_actor
 from tools.settings import Settings
+from tools.sql import database
 
 app = typer.Typer()
 
@@ -80,10 +81,15 @@ def _group_home(ctx: typer.Context, home: Path | None) -> Path | None:
     return given if isinstance(given, Path) else None
 
 
+def _where(service: TrackingService) -> str:
+    """Where the warehouse is, for messages: its file, or its Postgres schema."""
+    return database(service.settings, "warehouse").where
+
+
 def _service(home: Path | None) -> TrackingService:
     """The tracking service alone: no engine, no models, no workers."""
     settings = Settings(home=home) if home is not None else Settings()
-    return TrackingService(settings, AuditLog(settings.audit_db))
+    return TrackingService(settings, AuditLog(database(settings, "audit")))
 
 
 def _fail(exc: ServiceError, service: TrackingService, period: str | None = None) -> NoReturn:
@@ -213,7 +219,7 @@ def problems(
         console.print(
             "No tracked problem matches these filters."
             if filtered
-            else f"No tracked problems yet in {service.settings.warehouse_db}: analyse a batch "
+            else f"No tracked problems yet in {_where(service)}: analyse a batch "
             "(voc analyze FILE; tracking is on unless VOC_TRACK=false)."
         )
         return
@@ -274,8 +280,7 @@ def show(
         found = service.problem(cli_actor(), problem_id)
     except NotFound:
         err.print(
-            f"[bold red]No tracked problem {problem_id!r}[/] in {service.settings.warehouse_db}. "
-            "`voc problems` lists them."
+            f"[bold red]No tracked problem {problem_id!r}[/] in {_where(service)}. `voc problems` lists them."
         )
         raise typer.Exit(2) from None
     except ServiceError as exc:
@@ -456,7 +461,7 @@ def periods(ctx: typer.Context, as_json: JsonOpt = False, home: HomeOpt = None) 
         _dump({"periods": [p.model_dump() for p in found]})
         return
     if not found:
-        console.print(f"No periods yet in {service.settings.warehouse_db}: analyse a batch first.")
+        console.print(f"No periods yet in {_where(service)}: analyse a batch first.")
         return
     table = Table(title=f"Periods ({service.settings.period})", title_justify="left", box=box.SIMPLE_HEAD)
     table.add_column("Period", no_wrap=True)

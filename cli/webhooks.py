@@ -18,6 +18,7 @@ from services.errors import NotFound, ServiceError
 from services.webhooks import WebhookIn, WebhookService
 from tools.audit import AuditLog, cli_actor
 from tools.settings import Settings
+from tools.sql import database
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -41,7 +42,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 
 def _service(home: Path | None) -> WebhookService:
     settings = Settings(home=home) if home is not None else Settings()
-    return WebhookService(settings, AuditLog(settings.audit_db))
+    return WebhookService(settings, AuditLog(database(settings, "audit")))
 
 
 def _fail(exc: ServiceError, url: str | None = None) -> None:

@@ -23,6 +23,7 @@ from loop.series import rebuild
 from loop.trends import TrendRules
 from loop.warehouse import Warehouse
 from tools.deps import Deps
+from tools.sql import database
 
 DIMENSIONS = ("人", "机", "物", "法", "环")
 PAGES = ("/", "/problems", "/problems?dimension=机", "/problems/TP-0001", "/batches")
@@ -138,7 +139,7 @@ def run_dashboard_bench(deps: Deps, months: int = 24, problems: int = 200, repea
         settings = deps.settings.model_copy(update={"home": home})
         here = dataclasses.replace(deps, settings=settings)
         t0 = time.perf_counter()
-        complaints = fill(Warehouse(settings.warehouse_db), months, problems)
+        complaints = fill(Warehouse(database(settings, "warehouse")), months, problems)
         build = time.perf_counter() - t0
         pages = []
         local = ApiSettings(keys=None, keys_file=None, rate_per_minute=0)

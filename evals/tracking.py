@@ -21,6 +21,7 @@ from loop.warehouse import Warehouse
 from tools import injection
 from tools.deps import Deps
 from tools.schema import Complaint
+from tools.sql import database
 
 
 class ThresholdRow(BaseModel):
@@ -44,7 +45,7 @@ def calibrate_tracking(deps: Deps, repeats: int = 20, seed: int = 0) -> Tracking
     result = run_batch(to_raw_rows(rows), deps, track=False)
     voices = [r for r in result.results if r.root_cause.is_negative_voice and theme.get(r.id)]
     read, _ = injection.for_reading([Complaint(id=r.id, row=r.row, text=r.text) for r in voices])
-    warehouse = Warehouse(deps.settings.warehouse_db)
+    warehouse = Warehouse(database(deps.settings, "warehouse"))
     text_vectors, _, _ = embed_cached(deps.embedder, warehouse, [c.text for c in read], keep=False)
     space = TrackingSpace(
         center=deps.indexes["tracing"].center,

@@ -48,6 +48,7 @@ from tools.schema import (
     RunStats,
     TrackingSummary,
 )
+from tools.sql import database
 
 
 def _batch(runtime: Runtime[Deps]) -> str | None:
@@ -83,7 +84,7 @@ def attribute_and_trace(state: ChunkTask, runtime: Runtime[Deps]) -> ChunkOutput
     deps = runtime.context
     thread = _batch(runtime)
     if thread is not None:
-        stored = checkpoints.load_chunk(deps.settings.checkpoint_db, thread, state["chunk"])
+        stored = checkpoints.load_chunk(checkpoints.ledger(deps.settings), thread, state["chunk"])
         if stored is not None:  # finished before the batch was interrupted
             return stored
     # The agents read the text with any instructions aimed at a model blanked out.
@@ -91,8 +92,8 @@ def attribute_and_trace(state: ChunkTask, runtime: Runtime[Deps]) -> ChunkOutput
     t0 = time.perf_counter()
     # An untracked run reads the cache if there is one, and creates nothing.
     keep = state.get("track", False)
-    path = deps.settings.warehouse_db
-    warehouse = Warehouse(path) if keep or path.exists() else None
+    store = database(deps.settings, "warehouse")
+    warehouse = Warehouse(store) if keep or store.exists() else None
     vectors, read_hashes, reused = embed_cached(
         deps.embedder, warehouse, [c.text for c in complaints], keep=keep
     )
@@ -130,7 +131,7 @@ def attribute_and_trace(state: ChunkTask, runtime: Runtime[Deps]) -> ChunkOutput
     if log is not None:
         out["llm_usage"] = log.meter.usage()
     if thread is not None:
-        checkpoints.save_chunk(deps.settings.checkpoint_db, thread, state["chunk"], out)
+        checkpoints.save_chunk(checkpoints.ledger(deps.settings), thread, state["chunk"], out)
     return out
 
 

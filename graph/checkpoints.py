@@ -1,17 +1,23 @@
-"""The batch checkpoint database: LangGraph's SQLite saver plus a ledger of finished chunks."""
+"""The batch checkpoint database: LangGraph's saver (SQLite, or Postgres with ``VOC_DATABASE_URL``)
+plus a ledger of finished chunks."""
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import cast
+from datetime import UTC, datetime
+from typing import Any, cast
 
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.postgres import PostgresSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from graph.state import ChunkOutput
+from tools.settings import Settings
+from tools.sql import Database, Migration, database, upsert
 
 # Why the ledger: LangGraph saves a task's writes from the same thread pool that runs the tasks,
 # and the fan-out submits every chunk task of a batch at once, so the save of a finished chunk
@@ -30,43 +36,87 @@ CREATE TABLE IF NOT EXISTS voc_chunks (
 );
 """
 _SERDE = JsonPlusSerializer()
+_SAVE = upsert("voc_chunks", ["thread_id", "chunk", "type", "value"], ["thread_id", "chunk"])
 
 
-@contextmanager
-def _connect(path: Path) -> Iterator[sqlite3.Connection]:
-    conn = sqlite3.connect(str(path), timeout=60)
-    try:
-        conn.executescript(_SCHEMA)
-        with conn:
-            yield conn
-    finally:
-        conn.close()
+def ledger(settings: Settings) -> Database:
+    """Where checkpoints live: the checkpoint file, or the ``voc_checkpoints`` schema."""
+    return database(settings, "checkpoints")
 
 
-def save_chunk(path: Path, thread_id: str, chunk: int, output: ChunkOutput) -> None:
+_READY: set[str] = set()  # Postgres stores set up by this process
+
+
+def _setup_postgres(db: Database) -> None:
+    """LangGraph's own tables, then the ledger, under the store's lock, so never concurrently.
+
+    LangGraph creates its indexes CONCURRENTLY, which cannot run inside a transaction, so this
+    runs on an autocommit connection holding the lock for the session instead."""
+    with db.connect() as conn:
+        conn.execute("SELECT pg_advisory_lock(?)", (db.lock_key,))
+        try:
+            conn.raw.execute(f'CREATE SCHEMA IF NOT EXISTS "{db.schema}"')
+            PostgresSaver(conn.raw).setup()
+            conn.script(_SCHEMA)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(?)", (db.lock_key,))
+
+
+def upgrade(db: Database) -> int:
+    """Create or upgrade the checkpoint store (``voc db upgrade`` and the first open); its version."""
+    if db.dialect == "sqlite":
+        return db.migrate([Migration(1, _SCHEMA)])
+    if db.where not in _READY:
+        _setup_postgres(db)
+        _READY.add(db.where)
+    with db.connect() as conn:
+        return int(conn.execute("SELECT max(v) FROM checkpoint_migrations").fetchone()[0])
+
+
+def save_chunk(db: Database, thread_id: str, chunk: int, output: ChunkOutput) -> None:
     """Make one finished chunk task durable now, whatever LangGraph's queue holds."""
     kind, blob = _SERDE.dumps_typed(output)
-    with _connect(path) as conn:
-        conn.execute(
-            "INSERT OR REPLACE INTO voc_chunks (thread_id, chunk, type, value) VALUES (?, ?, ?, ?)",
-            (thread_id, chunk, kind, blob),
-        )
+    upgrade(db)
+    with db.transaction(serial=False) as conn:
+        conn.execute(_SAVE, (thread_id, chunk, kind, blob))
 
 
-def load_chunk(path: Path, thread_id: str, chunk: int) -> ChunkOutput | None:
+def load_chunk(db: Database, thread_id: str, chunk: int) -> ChunkOutput | None:
     """The output a chunk task stored before the batch was interrupted, if any."""
-    if not path.exists():
+    if not db.exists():
         return None
-    with _connect(path) as conn:
+    upgrade(db)
+    with db.connect() as conn:
         row = conn.execute(
             "SELECT type, value FROM voc_chunks WHERE thread_id = ? AND chunk = ?", (thread_id, chunk)
         ).fetchone()
     if row is None:
         return None
-    return cast(ChunkOutput, _SERDE.loads_typed((row[0], row[1])))
+    return cast(ChunkOutput, _SERDE.loads_typed((row[0], bytes(row[1]))))
 
 
-class BatchSaver(SqliteSaver):
+class Housekeeping:
+    """What the purge and the runner need from either saver beyond LangGraph's interface."""
+
+    def thread_rows(self, thread_id: str | None = None) -> dict[str, int]:
+        raise NotImplementedError
+
+    def compact(self, thread_id: str) -> int:
+        raise NotImplementedError
+
+    def last_checkpoint_at(self, thread_id: str) -> datetime | None:
+        """The newest checkpoint's own timestamp (through the saver, which unpacks it)."""
+        saver = cast(BaseCheckpointSaver[Any], self)
+        # list() to the end: the saver holds its lock until its generator finishes.
+        found = list(saver.list({"configurable": {"thread_id": thread_id}}, limit=1))
+        ts = found[0].checkpoint.get("ts") if found else None
+        if not ts:
+            return None
+        when = datetime.fromisoformat(ts)
+        return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+class BatchSaver(Housekeeping, SqliteSaver):
     """The SQLite saver whose thread deletion also forgets the thread's stored chunks."""
 
     def setup(self) -> None:
@@ -79,6 +129,18 @@ class BatchSaver(SqliteSaver):
         super().delete_thread(thread_id)
         with self.lock, self.conn:
             self.conn.execute("DELETE FROM voc_chunks WHERE thread_id = ?", (thread_id,))
+
+    def thread_rows(self, thread_id: str | None = None) -> dict[str, int]:
+        """Rows (checkpoints and pending writes) per thread, or of one thread."""
+        self.setup()
+        counts: dict[str, int] = {}
+        where, args = (" WHERE thread_id = ?", (thread_id,)) if thread_id is not None else ("", ())
+        with self.cursor(transaction=False) as cur:
+            for table in ("checkpoints", "writes"):
+                sql = f"SELECT thread_id, count(*) FROM {table}{where} GROUP BY thread_id"
+                for tid, n in cur.execute(sql, args).fetchall():
+                    counts[tid] = counts.get(tid, 0) + int(n)
+        return counts
 
     def compact(self, thread_id: str) -> int:
         """Keep only the newest checkpoint of a finished batch; return how many rows were dropped.
@@ -107,3 +169,64 @@ class BatchSaver(SqliteSaver):
             dropped += conn.execute("DELETE FROM voc_chunks WHERE thread_id = ?", (thread_id,)).rowcount
         conn.executescript("PRAGMA incremental_vacuum;")  # stepped to the end: every free page
         return dropped
+
+
+class PgBatchSaver(Housekeeping, PostgresSaver):
+    """LangGraph's Postgres saver on the ``voc_checkpoints`` schema, with the same housekeeping."""
+
+    def __init__(self, db: Database, conn: Any) -> None:
+        super().__init__(conn)
+        self.db = db
+
+    def setup(self) -> None:
+        upgrade(self.db)
+
+    def delete_thread(self, thread_id: str) -> None:
+        super().delete_thread(thread_id)
+        with self.db.transaction(serial=False) as conn:
+            conn.execute("DELETE FROM voc_chunks WHERE thread_id = ?", (thread_id,))
+
+    def thread_rows(self, thread_id: str | None = None) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        where, args = (" WHERE thread_id = ?", (thread_id,)) if thread_id is not None else ("", ())
+        with self.db.connect() as conn:
+            for table in ("checkpoints", "checkpoint_writes", "checkpoint_blobs"):
+                sql = f"SELECT thread_id, count(*) FROM {table}{where} GROUP BY thread_id"
+                for tid, n in conn.execute(sql, args).fetchall():
+                    counts[tid] = counts.get(tid, 0) + int(n)
+        return counts
+
+    def compact(self, thread_id: str) -> int:
+        """Keep only what the newest checkpoint needs (LangGraph's own ``keep_latest`` prune)."""
+        before = sum(self.thread_rows(thread_id).values())
+        self.prune([thread_id], strategy="keep_latest")
+        with self.db.transaction(serial=False) as conn:
+            chunks = conn.execute("DELETE FROM voc_chunks WHERE thread_id = ?", (thread_id,)).rowcount
+        return max(0, before - sum(self.thread_rows(thread_id).values())) + chunks
+
+
+Saver = BatchSaver | PgBatchSaver
+_OPEN_LOCK = threading.Lock()
+
+
+@contextmanager
+def open_saver(settings: Settings, *, create: bool = True) -> Iterator[Saver | None]:
+    """The checkpointer of these settings; one thread per batch. Without ``create``, None when
+    there is no checkpoint store yet (the purge never creates one just to find it empty)."""
+    db = ledger(settings)
+    if not create and not db.exists():
+        yield None
+        return
+    if db.path is None:
+        upgrade(db)
+        with db.connect() as conn:
+            yield PgBatchSaver(db, conn.raw)
+        return
+    db.path.parent.mkdir(parents=True, exist_ok=True)
+    raw = sqlite3.connect(str(db.path), timeout=60, check_same_thread=False)
+    # On a new file (only there does it take effect), let BatchSaver.compact hand pages back.
+    raw.execute("PRAGMA auto_vacuum=INCREMENTAL")
+    try:
+        yield BatchSaver(raw)
+    finally:
+        raw.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,7 +13,7 @@ from typing import Any, cast
 
 from agents.attribution import canonical_channel
 from graph.build import build_graph
-from graph.checkpoints import BatchSaver
+from graph.checkpoints import Saver, open_saver
 from graph.state import BatchState, ComplaintRecord, ErrorRecord
 from tools.deps import Deps
 from tools.ingest import RawRow, prepare
@@ -46,16 +45,11 @@ def batch_id_for(complaints: list[Complaint], deps: Deps, track_source: str | No
 
 
 @contextmanager
-def open_checkpointer(deps: Deps) -> Iterator[BatchSaver]:
-    """The SQLite checkpointer under ``VOC_HOME``; one thread per batch."""
-    deps.settings.home.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(deps.settings.checkpoint_db), check_same_thread=False)
-    # On a new file (only there does it take effect), let BatchSaver.compact hand pages back.
-    conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
-    try:
-        yield BatchSaver(conn)
-    finally:
-        conn.close()
+def open_checkpointer(deps: Deps) -> Iterator[Saver]:
+    """The checkpointer of ``deps.settings`` (SQLite in ``VOC_HOME``, or Postgres); a thread per batch."""
+    with open_saver(deps.settings) as saver:
+        assert saver is not None
+        yield saver
 
 
 @dataclass

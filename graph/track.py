@@ -23,6 +23,7 @@ from loop.warehouse import Warehouse
 from tools.audit import AuditLog
 from tools.deps import Deps
 from tools.embeddings import from_bytes
+from tools.sql import database
 
 
 def tracking_rules(deps: Deps) -> TrackingRules:
@@ -109,7 +110,7 @@ def track(state: BatchState, runtime: Runtime[Deps]) -> BatchState:
         return {}
     t0 = time.perf_counter()
     deps = runtime.context
-    warehouse = Warehouse(deps.settings.warehouse_db)
+    warehouse = Warehouse(database(deps.settings, "warehouse"))
     items = _items(state, deps, warehouse)
     source = state.get("track_source") or "default"
     labels = {lab.id: lab.name for lab in deps.taxonomy.labels}
@@ -137,7 +138,7 @@ def track(state: BatchState, runtime: Runtime[Deps]) -> BatchState:
             summary.actions = actions.action_lines(conn, today)
         wanted = {tp for tp in outcome.tracked_of.values() if tp}
         trends = trends_for(conn, wanted, latest) if latest else {}
-    actions.audit_changes(AuditLog(deps.settings.audit_db), changes, "batch")
+    actions.audit_changes(AuditLog(database(deps.settings, "audit")), changes, "batch")
     results: list[ResultRecord] = []
     for r in state.get("results", []):
         results.append(cast(ResultRecord, {**r, "tracked_problem_id": outcome.tracked_of.get(r["id"])}))

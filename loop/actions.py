@@ -5,7 +5,6 @@ event in the caller's transaction."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
@@ -16,6 +15,7 @@ from loop import outbox
 from loop.effect import Effect, EffectRules, came_back, measure
 from tools.audit import Actor, AuditLog, Door
 from tools.schema import ActionLine
+from tools.sql import Conn, Row, upsert
 
 Status = Literal["open", "in_progress", "done", "verified", "not_effective", "cancelled", "reopened"]
 STATUSES: tuple[Status, ...] = (
@@ -114,7 +114,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def live_problem(conn: sqlite3.Connection, problem_id: str) -> str:
+def live_problem(conn: Conn, problem_id: str) -> str:
     """The problem a (possibly merged) id lives on as."""
     seen = {problem_id}
     current = problem_id
@@ -130,7 +130,7 @@ def live_problem(conn: sqlite3.Connection, problem_id: str) -> str:
 
 
 def keep_proposal(
-    conn: sqlite3.Connection,
+    conn: Conn,
     problem_id: str,
     batch_id: str,
     period: str,
@@ -139,13 +139,12 @@ def keep_proposal(
 ) -> None:
     """The latest proposal made for a tracked problem, for ``voc actions open --from-proposal``."""
     conn.execute(
-        "INSERT OR REPLACE INTO proposals (problem_id, batch_id, period, priority, proposal) "
-        "VALUES (?, ?, ?, ?, ?)",
+        upsert("proposals", ["problem_id", "batch_id", "period", "priority", "proposal"], ["problem_id"]),
         (problem_id, batch_id, period, priority, json.dumps(proposal, ensure_ascii=False)),
     )
 
 
-def latest_proposal(conn: sqlite3.Connection, problem_id: str) -> dict[str, Any] | None:
+def latest_proposal(conn: Conn, problem_id: str) -> dict[str, Any] | None:
     row = conn.execute("SELECT * FROM proposals WHERE problem_id = ?", (problem_id,)).fetchone()
     if row is None:
         return None
@@ -161,7 +160,7 @@ def latest_proposal(conn: sqlite3.Connection, problem_id: str) -> dict[str, Any]
 
 
 def _history(
-    conn: sqlite3.Connection,
+    conn: Conn,
     action_id: str,
     actor: str,
     old: str | None,
@@ -179,7 +178,7 @@ def _history(
     )
 
 
-def _payload(conn: sqlite3.Connection, action_id: str, **extra: Any) -> dict[str, Any]:
+def _payload(conn: Conn, action_id: str, **extra: Any) -> dict[str, Any]:
     """What an action event carries: ids, figures and the owner department, never text."""
     row = conn.execute("SELECT * FROM actions WHERE id = ?", (action_id,)).fetchone()
     return {
@@ -193,7 +192,7 @@ def _payload(conn: sqlite3.Connection, action_id: str, **extra: Any) -> dict[str
     }
 
 
-def create(conn: sqlite3.Connection, new: NewAction, actor: str) -> str:
+def create(conn: Conn, new: NewAction, actor: str) -> str:
     """Open an action; its id. Emits ``action.created`` in the same transaction."""
     seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM actions").fetchone()[0]
     action_id = f"ACT-{seq:04d}"
@@ -224,7 +223,7 @@ def create(conn: sqlite3.Connection, new: NewAction, actor: str) -> str:
     return action_id
 
 
-def _action(conn: sqlite3.Connection, row: sqlite3.Row, today: date) -> Action:
+def _action(conn: Conn, row: Row, today: date) -> Action:
     history = [
         HistoryEntry(
             at=h["at"],
@@ -264,13 +263,13 @@ def _action(conn: sqlite3.Connection, row: sqlite3.Row, today: date) -> Action:
     )
 
 
-def get(conn: sqlite3.Connection, action_id: str, today: date) -> Action | None:
+def get(conn: Conn, action_id: str, today: date) -> Action | None:
     row = conn.execute("SELECT * FROM actions WHERE id = ?", (action_id,)).fetchone()
     return None if row is None else _action(conn, row, today)
 
 
 def find(
-    conn: sqlite3.Connection,
+    conn: Conn,
     today: date,
     status: str | None = None,
     overdue: bool = False,
@@ -292,7 +291,7 @@ def find(
 
 
 def move(
-    conn: sqlite3.Connection,
+    conn: Conn,
     action_id: str,
     to: str,
     actor: str,
@@ -332,7 +331,7 @@ def move(
     _history(conn, action_id, actor, old, to, fixed_on, note)
 
 
-def flag_overdue(conn: sqlite3.Connection, today: date) -> list[str]:
+def flag_overdue(conn: Conn, today: date) -> list[str]:
     """Unfinished actions past their due date, each flagged (and ``action.overdue`` emitted) once."""
     marks = ",".join("?" * len(UNFINISHED))
     rows = conn.execute(
@@ -348,9 +347,7 @@ def flag_overdue(conn: sqlite3.Connection, today: date) -> list[str]:
     return flagged
 
 
-def _set_status(
-    conn: sqlite3.Connection, action_id: str, old: str, new: str, note: str, **columns: Any
-) -> None:
+def _set_status(conn: Conn, action_id: str, old: str, new: str, note: str, **columns: Any) -> None:
     sets = ", ".join(["status = ?", "updated_at = ?", *(f"{k} = ?" for k in columns)])
     conn.execute(f"UPDATE actions SET {sets} WHERE id = ?", [new, _now(), *columns.values(), action_id])
     _history(conn, action_id, VERIFIER, old, new, note=note)
@@ -371,7 +368,7 @@ def _figures(e: Effect) -> dict[str, Any]:
     }
 
 
-def verify(conn: sqlite3.Connection, rules: EffectRules, today: date) -> list[Change]:
+def verify(conn: Conn, rules: EffectRules, today: date) -> list[Change]:
     """Re-measure every done, verified and not_effective action on what the warehouse now holds.
 
     done or not_effective -> verified when the verdict is effective (``action.verified``); done ->
@@ -433,7 +430,7 @@ def verify(conn: sqlite3.Connection, rules: EffectRules, today: date) -> list[Ch
             new = "not_effective"
             _set_status(conn, action_id, old, new, "not effective")
         conn.execute(
-            "INSERT OR REPLACE INTO effects (action_id, effect, updated_at) VALUES (?, ?, ?)",
+            upsert("effects", ["action_id", "effect", "updated_at"], ["action_id"]),
             (action_id, effect.model_dump_json(), _now()),
         )
         if new != old:
@@ -460,7 +457,7 @@ def _window(periods: list[str], complaints: int) -> str:
     return f"{span}: {complaints}"
 
 
-def action_lines(conn: sqlite3.Connection, today: date) -> list[ActionLine]:
+def action_lines(conn: Conn, today: date) -> list[ActionLine]:
     """Every action not cancelled, as a report lists it."""
     lines = []
     for a in find(conn, today):

@@ -5,7 +5,6 @@ and a verdict in words a product owner reads."""
 from __future__ import annotations
 
 import math
-import sqlite3
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
@@ -15,6 +14,7 @@ from statsmodels.stats.proportion import proportion_confint
 from statsmodels.stats.rates import test_poisson_2indep
 
 from loop.periods import PeriodLength, period_of, period_range, previous_period
+from tools.sql import Conn
 
 Verdict = Literal["pending", "improving", "effective", "not_effective", "regressed"]
 Basis = Literal["exposure", "volume", "count"]
@@ -123,7 +123,7 @@ def rate_ratio(
     return ratio, to_ratio(float(low_p)), to_ratio(float(high_p)), float(test.pvalue)
 
 
-def _denominators(conn: sqlite3.Connection, window: list[str]) -> tuple[Basis, dict[str, float]]:
+def _denominators(conn: Conn, window: list[str]) -> tuple[Basis, dict[str, float]]:
     """What each period's complaints are measured against: the exposure when every period has one,
     else the period's total complaint volume when none is empty, else nothing (counts)."""
     rows = conn.execute("SELECT period, COUNT(*) FROM complaints GROUP BY period")
@@ -137,7 +137,7 @@ def _denominators(conn: sqlite3.Connection, window: list[str]) -> tuple[Basis, d
 
 
 def came_back(
-    conn: sqlite3.Connection, problem_id: str, effect: Effect, through: str, rules: EffectRules
+    conn: Conn, problem_id: str, effect: Effect, through: str, rules: EffectRules
 ) -> tuple[str, int, float, float] | None:
     """After a verified fix: do the latest ``min_periods`` periods (all after ``through``) hold
     significantly more than the after window did (one-sided exact conditional Poisson test, p <= 0.025)?
@@ -166,7 +166,7 @@ def came_back(
     return None
 
 
-def _counts(conn: sqlite3.Connection, problems: list[str]) -> dict[str, int]:
+def _counts(conn: Conn, problems: list[str]) -> dict[str, int]:
     if not problems:
         return {}
     marks = ",".join("?" * len(problems))
@@ -176,7 +176,7 @@ def _counts(conn: sqlite3.Connection, problems: list[str]) -> dict[str, int]:
     return {r[0]: int(r[1]) for r in rows}
 
 
-def controls(conn: sqlite3.Connection, problem_id: str) -> list[str]:
+def controls(conn: Conn, problem_id: str) -> list[str]:
     """Comparable problems without an action: same department or same dimension, not merged away, never
     given an action that is still in force (a cancelled one does not count)."""
     row = conn.execute("SELECT department, dimension FROM problems WHERE id = ?", (problem_id,)).fetchone()
@@ -192,7 +192,7 @@ def controls(conn: sqlite3.Connection, problem_id: str) -> list[str]:
 
 
 def measure(
-    conn: sqlite3.Connection,
+    conn: Conn,
     problem_id: str,
     fixed_on: date,
     target_ratio: float,

@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from tools.sql import Conn
 
 EVENTS: tuple[str, ...] = (
     "problem.new",
@@ -52,7 +53,7 @@ class UnknownEvent(ValueError):
     """An event type outside :data:`EVENTS`."""
 
 
-def emit(conn: sqlite3.Connection, event: str, data: dict[str, Any], *, key: str | None = None) -> str:
+def emit(conn: Conn, event: str, data: dict[str, Any], *, key: str | None = None) -> str:
     """Queue ``event`` with ``data`` inside the caller's open transaction; return the event id.
 
     ``data`` carries ids, figures and masked names only, never complaint text. With ``key`` the id is
@@ -77,12 +78,12 @@ def emit(conn: sqlite3.Connection, event: str, data: dict[str, Any], *, key: str
     return event_id
 
 
-def last_seq(conn: sqlite3.Connection) -> int:
+def last_seq(conn: Conn) -> int:
     """The newest event's sequence number (0 when there is none)."""
     return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()[0])
 
 
-def since(conn: sqlite3.Connection, after: int, limit: int = 500) -> list[Event]:
+def since(conn: Conn, after: int, limit: int = 500) -> list[Event]:
     """Events queued after sequence number ``after``, oldest first.
 
     In SQLite one writer commits at a time, so sequence numbers grow in commit order and a reader

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from loop.warehouse import Warehouse
 from tools.schema import TrackStatus
+from tools.sql import Conn, Row
 
 AlertLevel = Literal["warning", "alarm"]
 
@@ -90,7 +90,7 @@ class PeriodInfo(BaseModel):
     exposure: float | None = Field(None, description="Customers served or interactions, when recorded.")
 
 
-def _series(rows: list[sqlite3.Row]) -> list[SeriesPoint]:
+def _series(rows: list[Row]) -> list[SeriesPoint]:
     return [
         SeriesPoint(
             period=r["period"],
@@ -106,7 +106,7 @@ def _series(rows: list[sqlite3.Row]) -> list[SeriesPoint]:
     ]
 
 
-def _problem(conn: sqlite3.Connection, row: sqlite3.Row) -> TrackedProblem:
+def _problem(conn: Conn, row: Row) -> TrackedProblem:
     series = _series(
         conn.execute(
             "SELECT * FROM series WHERE subject = 'problem' AND key = ? ORDER BY period", (row["id"],)
@@ -268,7 +268,7 @@ class TrackingReader:
             return self.warehouse.counts(conn)
 
 
-def _alert(r: sqlite3.Row) -> AlertView:
+def _alert(r: Row) -> AlertView:
     return AlertView(
         id=r["id"],
         problem_id=r["problem_id"],

@@ -9,7 +9,6 @@ as a ``problem.alert`` event in the same transaction, and :func:`announce_new` q
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ from loop.periods import PeriodLength, period_range
 from loop.trends import Point, TrendRules, assess
 from loop.warehouse import Warehouse
 from tools.pii import mask_text
+from tools.sql import Conn
 
 PRIORITY_ORDER = ("P1", "P2", "P3", "P4")
 URGENT = ("P1", "P2")  # the priorities a new tracked problem is announced at (problem.new)
@@ -62,7 +62,7 @@ class _Cell:
         return self.complaints, customers, json.dumps(grades, ensure_ascii=False), priority, department
 
 
-def rebuild(conn: sqlite3.Connection, length: PeriodLength, rules: TrendRules) -> None:
+def rebuild(conn: Conn, length: PeriodLength, rules: TrendRules) -> None:
     """Recompute every series, status and alert from the complaints the warehouse holds; queue a
     ``problem.alert`` event for every alert that is new (or graver than before)."""
     before = {r[0]: r[1] for r in conn.execute("SELECT id, level FROM alerts")}
@@ -163,7 +163,7 @@ def rebuild(conn: sqlite3.Connection, length: PeriodLength, rules: TrendRules) -
         )
 
 
-def announce_new(conn: sqlite3.Connection, opened: list[str], batch_id: str, source: str) -> list[str]:
+def announce_new(conn: Conn, opened: list[str], batch_id: str, source: str) -> list[str]:
     """Queue ``problem.new`` for each tracked problem ``opened`` by this batch that is still its own
     (not merged away) and urgent (P1 or P2 in some period); call after :func:`rebuild`. Returns the
     ids announced.

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from loop.tracker import TrackOutcome
 from tools.schema import TrackedChange, TrackingSummary, TrendPoint
+from tools.sql import Conn
 
 # Statuses worth a line in "since last time"; steady and dormant ones are not news.
 NEWS = ("new", "rising", "regressed", "falling")
@@ -15,7 +15,7 @@ RECENT = 6
 LABEL_MIN = 3
 
 
-def trends_for(conn: sqlite3.Connection, ids: Iterable[str], period: str) -> dict[str, dict[str, Any]]:
+def trends_for(conn: Conn, ids: Iterable[str], period: str) -> dict[str, dict[str, Any]]:
     """Each tracked problem's status in ``period`` and its last periods, as ``Trend`` JSON."""
     wanted = sorted(set(ids))
     out: dict[str, dict[str, Any]] = {}
@@ -42,9 +42,7 @@ def trends_for(conn: sqlite3.Connection, ids: Iterable[str], period: str) -> dic
     return out
 
 
-def changes(
-    conn: sqlite3.Connection, period: str, label_name: Callable[[str], str | None]
-) -> list[TrackedChange]:
+def changes(conn: Conn, period: str, label_name: Callable[[str], str | None]) -> list[TrackedChange]:
     """Problems and labels that are new, rising, back again or falling in ``period``."""
     marks = ",".join("?" * len(NEWS))
     rows = conn.execute(
@@ -78,7 +76,7 @@ def changes(
 
 
 def summarise(
-    conn: sqlite3.Connection,
+    conn: Conn,
     outcome: TrackOutcome,
     source: str,
     period: str | None,

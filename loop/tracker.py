@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import sqlite3
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -24,6 +23,7 @@ from loop.space import TrackingSpace
 from loop.warehouse import StoredComplaint, Warehouse, text_hash
 from tools.clustering import cluster_vectors
 from tools.embeddings import normalize_rows
+from tools.sql import Conn, upsert
 
 CHANGED_TEXT = "new_version"
 
@@ -102,7 +102,7 @@ def _mode(values: list[str | None]) -> str | None:
     return min(counts, key=lambda v: (-counts[v], v)) if counts else None
 
 
-def _load(conn: sqlite3.Connection, dim: int) -> dict[str, _Problem]:
+def _load(conn: Conn, dim: int) -> dict[str, _Problem]:
     out = {}
     for r in conn.execute("SELECT * FROM problems ORDER BY seq"):
         total = np.frombuffer(r["centroid_sum"], dtype=np.float32).copy()
@@ -124,11 +124,19 @@ def _load(conn: sqlite3.Connection, dim: int) -> dict[str, _Problem]:
     return out
 
 
-def _save(conn: sqlite3.Connection, problems: dict[str, _Problem]) -> None:
+_SAVE_PROBLEM = upsert(
+    "problems",
+    (
+        "id seq name l2 dimension department_id department first_period centroid_sum n merged_into "
+        "created_batch"
+    ).split(),
+    ["id"],
+)
+
+
+def _save(conn: Conn, problems: dict[str, _Problem]) -> None:
     conn.executemany(
-        "INSERT OR REPLACE INTO problems (id, seq, name, l2, dimension, department_id, department, "
-        "first_period, centroid_sum, n, merged_into, created_batch) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        _SAVE_PROBLEM,
         [
             (
                 p.id,
@@ -169,9 +177,7 @@ class Tracker:
         # Lineage found while assigning a period, written with that period's merges.
         self._pending_lineage: list[tuple[str, str, str, str, float]] = []
 
-    def track(
-        self, conn: sqlite3.Connection, items: list[TrackItem], *, source: str, batch_id: str
-    ) -> TrackOutcome:
+    def track(self, conn: Conn, items: list[TrackItem], *, source: str, batch_id: str) -> TrackOutcome:
         """Store ``items`` (updating what the warehouse already holds) and assign their problems,
         inside the caller's transaction."""
         outcome = TrackOutcome()
@@ -191,7 +197,7 @@ class Tracker:
 
     def _period(
         self,
-        conn: sqlite3.Connection,
+        conn: Conn,
         items: list[TrackItem],
         period: str,
         problems: dict[str, _Problem],
@@ -277,7 +283,7 @@ class Tracker:
                 ),
             )
 
-    def _leave(self, conn: sqlite3.Connection, problem: _Problem, old: StoredComplaint) -> None:
+    def _leave(self, conn: Conn, problem: _Problem, old: StoredComplaint) -> None:
         """Take a stored complaint's old contribution out of its problem's centroid."""
         cached = self.warehouse_vectors(conn, old)
         if cached is None:
@@ -287,7 +293,7 @@ class Tracker:
         problem.n = max(0, problem.n - 1)
         problem.touched = True
 
-    def warehouse_vectors(self, conn: sqlite3.Connection, old: StoredComplaint) -> np.ndarray | None:
+    def warehouse_vectors(self, conn: Conn, old: StoredComplaint) -> np.ndarray | None:
         row = conn.execute(
             "SELECT vector FROM vectors WHERE embedder = ? AND text_hash = ?", (old.embedder, old.read_hash)
         ).fetchone()
@@ -387,9 +393,7 @@ class Tracker:
     def _lineage(self, problem: str, related: str, kind: str, period: str, similarity: float) -> None:
         self._pending_lineage.append((problem, related, kind, period, round(similarity, 4)))
 
-    def _merge(
-        self, conn: sqlite3.Connection, problems: dict[str, _Problem], period: str, outcome: TrackOutcome
-    ) -> None:
+    def _merge(self, conn: Conn, problems: dict[str, _Problem], period: str, outcome: TrackOutcome) -> None:
         """Problems whose centroids have met become one: the younger joins the older, on record."""
         live = sorted(
             (p for p in problems.values() if p.merged_into is None and p.n > 0), key=lambda p: p.seq
@@ -419,8 +423,11 @@ class Tracker:
                         outcome.merged.append((younger.id, older.id))
         for row in self._pending_lineage:
             conn.execute(
-                "INSERT OR REPLACE INTO lineage (problem_id, related_id, kind, period, similarity) "
-                "VALUES (?, ?, ?, ?, ?)",
+                upsert(
+                    "lineage",
+                    ["problem_id", "related_id", "kind", "period", "similarity"],
+                    ["problem_id", "related_id", "kind"],
+                ),
                 row,
             )
         self._pending_lineage = []

@@ -7,10 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import sqlite3
-import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from loop import outbox, webhook_tables
+from tools.sql import Conn, Database, Migration, Row, chunked, placeholders, upsert
 
 SCHEMA_VERSION = 5  # 3: webhooks (or actions); 4: both; 5: complaints.evidence
 SCHEMA = (
@@ -211,7 +210,12 @@ _COMPLAINT_COLUMNS = (
 )
 
 
-def _complaint(row: sqlite3.Row) -> StoredComplaint:
+_PUT_COMPLAINT = upsert(
+    "complaints", [c.strip() for c in _COMPLAINT_COLUMNS.split(",")] + ["updated_at"], ["source", "id"]
+)
+
+
+def _complaint(row: Row) -> StoredComplaint:
     return StoredComplaint(
         source=row["source"],
         id=row["id"],
@@ -239,67 +243,37 @@ def _complaint(row: sqlite3.Row) -> StoredComplaint:
     )
 
 
-def _use_wal(conn: sqlite3.Connection, wait: float = 30.0) -> None:
-    """Switch a new file to WAL. The switch needs the file to itself and does not wait for a busy
-    one, so several tasks opening it at once retry until one has done it (later opens skip it)."""
-    deadline = time.monotonic() + wait
-    while conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-def _add_columns(conn: sqlite3.Connection) -> None:
-    """Columns added after a table was first created (CREATE TABLE IF NOT EXISTS keeps old tables)."""
-    have = {r[1] for r in conn.execute("PRAGMA table_info(complaints)")}
-    if "evidence" not in have:
+def _baseline(conn: Conn) -> None:
+    """Every table (CREATE ... IF NOT EXISTS keeps the old ones), and the columns added to a table
+    after it was first created."""
+    conn.script(SCHEMA)
+    if "evidence" not in conn.columns("complaints"):
         conn.execute("ALTER TABLE complaints ADD COLUMN evidence TEXT NOT NULL DEFAULT '[]'")
 
 
-class Warehouse:
-    """One SQLite file shared by every process using this ``VOC_HOME`` (WAL, short transactions)."""
+# One idempotent step brings any older warehouse to SCHEMA_VERSION (the SQLite files of versions
+# 1-4 carry their number in PRAGMA user_version); numbered steps after it go below as they come.
+MIGRATIONS = [Migration(SCHEMA_VERSION, _baseline)]
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+
+class Warehouse:
+    """The warehouse store: a SQLite file shared by every process using this ``VOC_HOME`` (WAL, short
+    transactions), or the ``voc_warehouse`` schema in ``VOC_DATABASE_URL`` (see tools/sql.py)."""
+
+    def __init__(self, db: Database | Path) -> None:
+        self.db = db if isinstance(db, Database) else Database("warehouse", path=db)
         # Every chunk task opens the warehouse: once the schema is there, only a read is needed,
         # so parallel tasks never queue for a write lock just to learn that.
-        conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
-        try:
-            if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-                _use_wal(conn)
-                conn.execute("BEGIN IMMEDIATE")
-                # Another process (or chunk task) may have upgraded it while this one waited.
-                if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-                    for statement in SCHEMA.split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
-                    _add_columns(conn)
-                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                conn.execute("COMMIT")
-        finally:
-            conn.close()
+        self.db.migrate(MIGRATIONS)
 
-    @contextmanager
-    def connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection in one transaction: committed on success, rolled back on error."""
-        conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file, when the store is one (None on Postgres)."""
+        return self.db.path
+
+    def connect(self) -> AbstractContextManager[Conn]:
+        """A connection in one write transaction: committed on success, rolled back on error."""
+        return self.db.transaction()
 
     # ── the vector cache ──────────────────────────────────────────────────────────────────────
 
@@ -307,21 +281,17 @@ class Warehouse:
         """Vectors already computed by ``embedder`` for these text hashes."""
         wanted = list(dict.fromkeys(hashes))
         out: dict[str, np.ndarray] = {}
-        if not wanted or not self.path.exists():
+        if not wanted:
             return out
-        conn = sqlite3.connect(str(self.path), timeout=30)
-        try:
-            for i in range(0, len(wanted), 500):
-                part = wanted[i : i + 500]
-                marks = ",".join("?" * len(part))
+        with self.db.connect() as conn:
+            for part in chunked(wanted):
                 rows = conn.execute(
-                    f"SELECT text_hash, vector FROM vectors WHERE embedder = ? AND text_hash IN ({marks})",
+                    "SELECT text_hash, vector FROM vectors WHERE embedder = ? "
+                    f"AND text_hash IN ({placeholders(len(part))})",
                     [embedder, *part],
                 )
                 for h, blob in rows:
                     out[h] = np.frombuffer(blob, dtype=np.float32)
-        finally:
-            conn.close()
         return out
 
     def cache_vectors(self, embedder: str, vectors: dict[str, np.ndarray]) -> None:
@@ -335,7 +305,7 @@ class Warehouse:
 
     # ── identities ────────────────────────────────────────────────────────────────────────────
 
-    def customer_salt(self, conn: sqlite3.Connection) -> bytes:
+    def customer_salt(self, conn: Conn) -> bytes:
         """A secret of this warehouse: customer ids are kept only as keyed hashes."""
         row = conn.execute("SELECT value FROM meta WHERE key = 'customer_salt'").fetchone()
         if row:
@@ -344,7 +314,7 @@ class Warehouse:
         conn.execute("INSERT INTO meta (key, value) VALUES ('customer_salt', ?)", (salt.hex(),))
         return salt
 
-    def label_columns(self, conn: sqlite3.Connection, labels: Iterable[str]) -> tuple[str, ...]:
+    def label_columns(self, conn: Conn, labels: Iterable[str]) -> tuple[str, ...]:
         """The tracking space's label columns: those seen before in their order, new ones appended,
         so a centroid stored last year still lines up after the taxonomy grows."""
         row = conn.execute("SELECT value FROM meta WHERE key = 'label_columns'").fetchone()
@@ -353,30 +323,28 @@ class Warehouse:
         if added or not row:
             known += added
             conn.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('label_columns', ?)",
-                (json.dumps(known, ensure_ascii=False),),
+                upsert("meta", ["key", "value"], ["key"]),
+                ("label_columns", json.dumps(known, ensure_ascii=False)),
             )
         return tuple(known)
 
     # ── complaints ────────────────────────────────────────────────────────────────────────────
 
-    def stored(self, conn: sqlite3.Connection, source: str, ids: list[str]) -> dict[str, StoredComplaint]:
+    def stored(self, conn: Conn, source: str, ids: list[str]) -> dict[str, StoredComplaint]:
         out: dict[str, StoredComplaint] = {}
-        for i in range(0, len(ids), 500):
-            part = ids[i : i + 500]
-            marks = ",".join("?" * len(part))
+        for part in chunked(ids):
             for row in conn.execute(
-                f"SELECT {_COMPLAINT_COLUMNS} FROM complaints WHERE source = ? AND id IN ({marks})",
+                f"SELECT {_COMPLAINT_COLUMNS} FROM complaints "
+                f"WHERE source = ? AND id IN ({placeholders(len(part))})",
                 [source, *part],
             ):
                 out[row["id"]] = _complaint(row)
         return out
 
-    def put(self, conn: sqlite3.Connection, c: StoredComplaint) -> None:
+    def put(self, conn: Conn, c: StoredComplaint) -> None:
         now = datetime.now(UTC).isoformat()
         conn.execute(
-            f"INSERT OR REPLACE INTO complaints ({_COMPLAINT_COLUMNS}, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            _PUT_COMPLAINT,
             (
                 c.source,
                 c.id,
@@ -410,14 +378,14 @@ class Warehouse:
             (c.source, c.id, c.version, c.text_hash, c.batch_id, now),
         )
 
-    def members(self, conn: sqlite3.Connection, tracked_id: str) -> list[StoredComplaint]:
+    def members(self, conn: Conn, tracked_id: str) -> list[StoredComplaint]:
         rows = conn.execute(
             f"SELECT {_COMPLAINT_COLUMNS} FROM complaints WHERE tracked_id = ? ORDER BY period, source, id",
             (tracked_id,),
         )
         return [_complaint(r) for r in rows]
 
-    def counts(self, conn: sqlite3.Connection) -> dict[str, Any]:
+    def counts(self, conn: Conn) -> dict[str, Any]:
         one = conn.execute(
             "SELECT COUNT(*) AS complaints, COUNT(DISTINCT batch_id) AS batches, "
             "MIN(period) AS first, MAX(period) AS last FROM complaints"
@@ -432,7 +400,7 @@ class Warehouse:
             conn.execute("DELETE FROM versions WHERE batch_id = ?", (batch_id,))
             return int(n)
 
-    def recount_problems(self, conn: sqlite3.Connection) -> None:
+    def recount_problems(self, conn: Conn) -> None:
         """After complaints were deleted: each problem's size from what is left, and a problem with
         none left stops attracting new complaints (its centroid is cleared). The centroids of the
         others keep the deleted complaints' share until their next members move them."""
@@ -446,9 +414,7 @@ class Warehouse:
 
     def set_exposure(self, period: str, exposure: float) -> None:
         with self.connect() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO periods (period, exposure) VALUES (?, ?)", (period, exposure)
-            )
+            conn.execute(upsert("periods", ["period", "exposure"], ["period"]), (period, exposure))
 
-    def exposures(self, conn: sqlite3.Connection) -> dict[str, float]:
+    def exposures(self, conn: Conn) -> dict[str, float]:
         return {r["period"]: r["exposure"] for r in conn.execute("SELECT period, exposure FROM periods")}

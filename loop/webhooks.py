@@ -23,7 +23,6 @@ import hashlib
 import hmac
 import json
 import secrets
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loop import outbox
+from tools.sql import Conn, Database, upsert
 
 if TYPE_CHECKING:
     from loop.warehouse import Warehouse
@@ -121,52 +121,42 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def _jobs_events(jobs_db: Path | None, after: int) -> list[outbox.Event]:
+def _jobs_events(jobs: Database | None, after: int) -> list[outbox.Event]:
     """New events of the job store's outbox (none when it does not exist yet)."""
-    if jobs_db is None or not jobs_db.exists():
+    if jobs is None or not jobs.exists():
         return []
-    conn = sqlite3.connect(f"file:{jobs_db}?mode=ro", uri=True, timeout=30)
-    try:
-        return outbox.since(conn, after)
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
+    with jobs.connect() as conn:
+        if "outbox" not in conn.tables():
             return []  # a voc.db written before the outbox existed
-        raise
-    finally:
-        conn.close()
+        return outbox.since(conn, after)
 
 
-def _jobs_last_seq(jobs_db: Path | None) -> int:
-    if jobs_db is None or not jobs_db.exists():
+def _jobs_last_seq(jobs: Database | None) -> int:
+    if jobs is None or not jobs.exists():
         return 0
-    conn = sqlite3.connect(f"file:{jobs_db}?mode=ro", uri=True, timeout=30)
-    try:
-        return outbox.last_seq(conn)
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
+    with jobs.connect() as conn:
+        if "outbox" not in conn.tables():
             return 0
-        raise
-    finally:
-        conn.close()
+        return outbox.last_seq(conn)
 
 
 class WebhookStore:
     """Subscriptions, fanned-out events and deliveries; every change in one short warehouse transaction."""
 
-    def __init__(self, warehouse_db: Path, jobs_db: Path | None) -> None:
-        self.path = warehouse_db
-        self.jobs_db = jobs_db
+    def __init__(self, warehouse: Database | Path, jobs: Database | Path | None) -> None:
+        self.db = warehouse if isinstance(warehouse, Database) else Database("warehouse", path=warehouse)
+        self.jobs_db = jobs if not isinstance(jobs, Path) else Database("jobs", path=jobs, durable=True)
 
     @cached_property
     def warehouse(self) -> Warehouse:
         """The warehouse, its schema brought up to date; opened (and created) on first use."""
         from loop.warehouse import Warehouse  # its schema includes this module's tables
 
-        return Warehouse(self.path)
+        return Warehouse(self.db)
 
     def _exists(self) -> bool:
         """Whether there is a warehouse yet (a dispatcher polling an empty home creates nothing)."""
-        if not self.path.exists():
+        if not self.db.exists():
             return False
         self.warehouse  # noqa: B018 - bring an older file's schema up to date before reading it
         return True
@@ -225,7 +215,7 @@ class WebhookStore:
 
     # -- fan-out -------------------------------------------------------------------------------
 
-    def _cursor(self, conn: sqlite3.Connection, origin: str) -> int:
+    def _cursor(self, conn: Conn, origin: str) -> int:
         row = conn.execute("SELECT value FROM meta WHERE key = ?", (f"webhooks.cursor.{origin}",)).fetchone()
         return int(row[0]) if row else 0
 
@@ -235,14 +225,11 @@ class WebhookStore:
         Idle calls only read; the write lock is taken when there is something new."""
         if not self._exists():
             return 0
-        conn = sqlite3.connect(str(self.path), timeout=30)
-        try:
+        with self.db.connect() as conn:
             news = {
                 "warehouse": outbox.last_seq(conn) > self._cursor(conn, "warehouse"),
                 "jobs": _jobs_last_seq(self.jobs_db) > self._cursor(conn, "jobs"),
             }
-        finally:
-            conn.close()
         made = 0
         for origin in ORIGINS:
             while news[origin]:
@@ -278,8 +265,7 @@ class WebhookStore:
                         (ev.id, sid, time.time()),
                     ).rowcount
             conn.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                (f"webhooks.cursor.{origin}", str(events[-1].seq)),
+                upsert("meta", ["key", "value"], ["key"]), (f"webhooks.cursor.{origin}", str(events[-1].seq))
             )
         return made, len(events) == limit
 
@@ -290,14 +276,11 @@ class WebhookStore:
         if not self._exists():
             return False, None
         now = time.time() if now is None else now
-        conn = sqlite3.connect(str(self.path), timeout=30)
-        try:
+        with self.db.connect() as conn:
             row = conn.execute(
                 "SELECT MIN(CASE WHEN status = 'pending' THEN next_attempt_at ELSE claimed_until END) "
                 "FROM webhook_deliveries WHERE status IN ('pending', 'delivering')"
             ).fetchone()
-        finally:
-            conn.close()
         nxt = row[0]
         return (nxt is not None and nxt <= now), nxt
 

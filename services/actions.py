@@ -20,6 +20,7 @@ from tools.audit import Actor, AuditError, AuditLog, Door
 from tools.knowledge import load_remediation
 from tools.pii import mask_text
 from tools.settings import Settings
+from tools.sql import database
 
 MAX_NOTE = 2000
 MAX_OWNER = 100
@@ -148,7 +149,7 @@ class ActionService:
 
     @cached_property
     def warehouse(self) -> Warehouse:
-        return Warehouse(self.settings.warehouse_db)
+        return Warehouse(database(self.settings, "warehouse"))
 
     def _read(self, via: Actor, target: str | None, **detail: int | str) -> None:
         try:

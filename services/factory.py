@@ -18,6 +18,7 @@ from tools.audit import AuditLog
 from tools.clustering import cluster_vectors, tokenize
 from tools.deps import Deps
 from tools.settings import Settings
+from tools.sql import database
 
 
 @dataclass
@@ -69,12 +70,12 @@ def build_services(
     ``deps`` are used instead of building them (tests pass prebuilt ones); ``auth`` is checked
     against ``api_settings``' keys when not given.
     """
-    jobs = JobStore(settings.home / "voc.db")
+    jobs = JobStore(database(settings, "jobs"))
     holder = DepsHolder(settings, jobs, deps)
     runner = JobRunner(
         jobs, holder, api_settings.job_workers, api_settings.lease_seconds, api_settings.max_attempts
     )
-    audit = AuditLog(settings.audit_db)
+    audit = AuditLog(database(settings, "audit"))
     return Services(
         settings=settings,
         api=api_settings,

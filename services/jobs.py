@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 from graph.run import PreparedBatch
 from loop import outbox
 from tools.schema import BatchResult, Complaint, ComplaintResult, LabelSpike, Problem, RowError, RunStats
+from tools.sql import INTEGRITY_ERRORS, Conn, Database, Migration, Row
 
 SCHEMA = (
     """
@@ -59,6 +59,20 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 )
 # Columns added since voc.db was first released, added to an older file when it is opened.
 ADDED_COLUMNS = {"track": "INTEGER", "track_source": "TEXT"}
+
+
+def _baseline(conn: Conn) -> None:
+    """The tables a voc.db lacks, and the columns added since one was first written."""
+    conn.script(SCHEMA)
+    have = conn.columns("jobs")
+    for name, kind in ADDED_COLUMNS.items():
+        if name not in have:
+            conn.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
+
+
+# Version 1 is the whole schema as of the storage layer; a voc.db from before it (version 0) gets
+# the tables it lacks and the columns added since.
+MIGRATIONS = [Migration(1, _baseline)]
 
 COLUMNS = (
     "id, owner, status, stage, done, total, received, accepted, rejected, warnings, source, "
@@ -124,7 +138,7 @@ class Job:
     track_source: str | None  # the namespace of its complaint ids when tracked (None: "default")
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Job:
+    def from_row(cls, row: Row) -> Job:
         d = dict(row)
         raw_summary = d.pop("summary")
         summary = json.loads(raw_summary) if raw_summary else None
@@ -147,44 +161,20 @@ class JobStore:
     checkpoint, which uses the batch id as its thread.
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
-        self._add_columns()
+    def __init__(self, db: Database | Path) -> None:
+        self.db = db if isinstance(db, Database) else Database("jobs", path=db, durable=True)
+        self.db.migrate(MIGRATIONS)
 
-    def _add_columns(self) -> None:
-        """Bring a voc.db written by an older version up to this one (checked and altered in one write
-        transaction, so two processes starting together do not both add a column)."""
-        with self._transaction() as db:
-            have = {r["name"] for r in db.execute("PRAGMA table_info(jobs)")}
-            for name, kind in ADDED_COLUMNS.items():
-                if name not in have:
-                    db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file, when the store is one (None on Postgres)."""
+        return self.db.path
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
-        db.row_factory = sqlite3.Row
-        # FULL: an accepted batch survives a power cut, not only a killed process.
-        db.execute("PRAGMA synchronous=FULL")
-        try:
-            yield db
-        finally:
-            db.close()
+    def _connect(self) -> AbstractContextManager[Conn]:
+        return self.db.connect()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[Conn]:
+        return self.db.transaction()
 
     def ping(self) -> None:
         with self._connect() as db:
@@ -246,7 +236,7 @@ class JobStore:
                         track_source if track else None,
                     ),
                 )
-        except sqlite3.IntegrityError:
+        except INTEGRITY_ERRORS:
             # Another request with the same key got there first.
             existing = self.find_idempotent(owner, idem_key) if idem_key else None
             if existing is None:
@@ -289,7 +279,7 @@ class JobStore:
         with self._connect() as db:
             rows = db.execute(
                 "SELECT body FROM results WHERE job_id = ? ORDER BY seq LIMIT ? OFFSET ?",
-                (job_id, limit, offset),
+                (job_id, limit if limit >= 0 else 2**62, offset),
             ).fetchall()
         return [ComplaintResult.model_validate_json(r["body"]) for r in rows]
 
@@ -401,7 +391,8 @@ class JobStore:
         """At shutdown: the batches this runner still runs will resume; that is not a failed attempt."""
         with self._connect() as db:
             cur = db.execute(
-                "UPDATE jobs SET attempts = max(attempts - 1, 0) WHERE runner = ? AND status = 'running'",
+                "UPDATE jobs SET attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END"
+                " WHERE runner = ? AND status = 'running'",
                 (runner,),
             )
             return cur.rowcount

@@ -21,6 +21,7 @@ from tools.datafile import DataFileError, file_digest
 from tools.deps import Deps, load_data
 from tools.knowledge import Case, KnowledgeEntry, load_cases, load_knowledge
 from tools.settings import DATA_FILES, Settings
+from tools.sql import database
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class KnowledgeService:
 
     def __init__(self, holder: DepsHolder, audit: AuditLog | None = None) -> None:
         self.holder = holder
-        self.audit = audit or AuditLog(holder.settings.audit_db)
+        self.audit = audit or AuditLog(database(holder.settings, "audit"))
         self._lock = threading.Lock()
 
     @property

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +10,7 @@ from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
-from graph.checkpoints import BatchSaver
+from graph.checkpoints import Saver, open_saver
 from loop.series import refresh
 from loop.trends import TrendRules
 from loop.warehouse import Warehouse
@@ -21,45 +18,13 @@ from services.actions import reverify
 from services.jobs import JobStore
 from tools.audit import Actor, AuditError, AuditLog
 from tools.settings import Settings
+from tools.sql import chunked, database, placeholders
 
 Kind = Literal["job", "run"]
 
 
 def _aware(when: datetime) -> datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
-@contextmanager
-def checkpoint_saver(path: Path) -> Iterator[BatchSaver | None]:
-    """The checkpoint database, or None when there is none yet (never creates one)."""
-    if not path.exists():
-        yield None
-        return
-    conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
-    try:
-        yield BatchSaver(conn)
-    finally:
-        conn.close()
-
-
-def thread_rows(saver: BatchSaver, thread_id: str | None = None) -> dict[str, int]:
-    """Rows (checkpoints and pending writes) per thread, or of one thread."""
-    counts: dict[str, int] = {}
-    where, args = (" WHERE thread_id = ?", (thread_id,)) if thread_id is not None else ("", ())
-    with saver.cursor(transaction=False) as cur:
-        for table in ("checkpoints", "writes"):
-            sql = f"SELECT thread_id, count(*) FROM {table}{where} GROUP BY thread_id"
-            for tid, n in cur.execute(sql, args).fetchall():
-                counts[tid] = counts.get(tid, 0) + int(n)
-    return counts
-
-
-def last_checkpoint_at(saver: BatchSaver, thread_id: str) -> datetime | None:
-    """The newest checkpoint's own timestamp (through the saver, which unpacks it)."""
-    # list() to the end: the saver holds its lock until its generator finishes.
-    found = list(saver.list({"configurable": {"thread_id": thread_id}}, limit=1))
-    ts = found[0].checkpoint.get("ts") if found else None
-    return _aware(datetime.fromisoformat(ts)) if ts else None
 
 
 def _stamp(when: datetime) -> str:
@@ -207,16 +172,16 @@ class Retention:
     @property
     def jobs(self) -> JobStore | None:
         """The job store, if there is one (the CLI never creates it just to find it empty)."""
-        path = self.settings.home / "voc.db"
-        if self._jobs is None and path.exists():
-            self._jobs = JobStore(path)
+        store = database(self.settings, "jobs")
+        if self._jobs is None and store.exists():
+            self._jobs = JobStore(store)
         return self._jobs
 
     @property
     def warehouse(self) -> Warehouse | None:
         """The warehouse, if there is one (never created just to find it empty)."""
-        path = self.settings.warehouse_db
-        return Warehouse(path) if path.exists() else None
+        store = database(self.settings, "warehouse")
+        return Warehouse(store) if store.exists() else None
 
     # -- one batch ---------------------------------------------------------------------------
 
@@ -239,14 +204,16 @@ class Retention:
             return forgotten
         with warehouse.connect() as conn:
             # The vectors these complaints were read with, taken before they go.
-            hashes = [
-                [r["embedder"], r["read_hash"]]
-                for r in conn.execute(
-                    "SELECT DISTINCT embedder, read_hash FROM complaints"
-                    " WHERE batch_id IN (SELECT value FROM json_each(?))",
-                    (json.dumps(batch_ids),),
+            hashes: set[tuple[str, str]] = set()
+            for part in chunked(batch_ids):
+                hashes.update(
+                    (r["embedder"], r["read_hash"])
+                    for r in conn.execute(
+                        "SELECT DISTINCT embedder, read_hash FROM complaints"
+                        f" WHERE batch_id IN ({placeholders(len(part))})",
+                        list(part),
+                    )
                 )
-            ]
         for batch_id in batch_ids:
             if n := warehouse.delete_batch(batch_id):
                 forgotten.batches[batch_id] = n
@@ -265,11 +232,11 @@ class Retention:
             else:
                 # One batch: only the vectors its own complaints used. A running batch caches its
                 # chunks' vectors before it stores its complaints; those are not taken from under it.
-                forgotten.vectors = conn.execute(
-                    "DELETE FROM vectors WHERE (embedder, text_hash) IN (SELECT json_extract(value, '$[0]'),"
-                    f" json_extract(value, '$[1]') FROM json_each(?)) AND {unused}",
-                    (json.dumps(hashes),),
-                ).rowcount
+                for embedder, text_hash in sorted(hashes):
+                    forgotten.vectors += conn.execute(
+                        f"DELETE FROM vectors WHERE embedder = ? AND text_hash = ? AND {unused}",
+                        (embedder, text_hash),
+                    ).rowcount
         if forgotten.complaints:
             refresh(warehouse, self.settings.period, TrendRules(dormant_after=self.settings.dormant_after))
             # Fewer complaints may change whether a fix worked: judge every done action again.
@@ -279,11 +246,11 @@ class Retention:
     def _drop_threads(self, batch_ids: list[str]) -> dict[str, int]:
         """Delete checkpoint threads; the rows each had."""
         removed: dict[str, int] = {}
-        with checkpoint_saver(self.settings.checkpoint_db) as saver:
+        with open_saver(self.settings, create=False) as saver:
             if saver is None:
                 return removed
             for batch_id in batch_ids:
-                n = thread_rows(saver, batch_id).get(batch_id, 0)
+                n = saver.thread_rows(batch_id).get(batch_id, 0)
                 if n:
                     saver.delete_thread(batch_id)
                     removed[batch_id] = n
@@ -307,22 +274,22 @@ class Retention:
                     plan.running.append(job_id)
                 else:
                     plan.batches.append(Doomed(job_id, "job", _aware(created), results.get(job_id, 0)))
-        with checkpoint_saver(self.settings.checkpoint_db) as saver:
+        with open_saver(self.settings, create=False) as saver:
             if saver is not None:
                 self._plan_runs(plan, saver, job_ids)
         self._plan_warehouse(plan)
         return plan
 
-    def _plan_runs(self, plan: Plan, saver: BatchSaver, job_ids: set[str]) -> None:
+    def _plan_runs(self, plan: Plan, saver: Saver, job_ids: set[str]) -> None:
         """Checkpoint rows of the planned jobs, and the CLI runs (and leftover threads) past the cutoff."""
-        rows = thread_rows(saver)
+        rows = saver.thread_rows()
         for d in plan.batches:
             d.checkpoint_rows = rows.get(d.batch_id, 0)
         runs = self.audit.runs()
         for thread_id, n in sorted(rows.items()):
             if thread_id in job_ids:
                 continue  # aged, and kept or deleted, with its job
-            since = runs.get(thread_id) or last_checkpoint_at(saver, thread_id)
+            since = runs.get(thread_id) or saver.last_checkpoint_at(thread_id)
             # A thread with no date at all is kept: it may be a run that has only just begun.
             if since is not None and _aware(since) < plan.cutoff:
                 plan.batches.append(Doomed(thread_id, "run", _aware(since), 0, n))
@@ -330,28 +297,29 @@ class Retention:
     def _plan_warehouse(self, plan: Plan) -> None:
         """What the warehouse would lose: the planned batches' complaints, those last updated before the
         cutoff, and the cached vectors only they use. Read only."""
-        path = self.settings.warehouse_db
-        if not path.exists():
+        store = database(self.settings, "warehouse")
+        if not store.exists():
             return
-        ids = json.dumps([d.batch_id for d in plan.batches])
-        doomed = "batch_id IN (SELECT value FROM json_each(?)) OR updated_at < ?"
-        args = (ids, _stamp(plan.cutoff))
-        db = sqlite3.connect(str(path), timeout=30)
-        try:
-            per_batch = dict(
-                db.execute(
-                    "SELECT batch_id, count(*) FROM complaints"
-                    " WHERE batch_id IN (SELECT value FROM json_each(?)) GROUP BY batch_id",
-                    (ids,),
-                ).fetchall()
-            )
+        ids = [d.batch_id for d in plan.batches]
+        stamp = _stamp(plan.cutoff)
+        with store.connect() as db:
+            if "complaints" not in db.tables():
+                return  # a warehouse without its tables yet: nothing in it
+            per_batch: dict[str, int] = {}
+            for part in chunked(ids):
+                per_batch.update(
+                    (r[0], int(r[1]))
+                    for r in db.execute(
+                        "SELECT batch_id, count(*) FROM complaints"
+                        f" WHERE batch_id IN ({placeholders(len(part))}) GROUP BY batch_id",
+                        list(part),
+                    )
+                )
+            doomed = f"batch_id IN ({placeholders(len(ids))}) OR updated_at < ?"
+            args = [*ids, stamp]
             total = db.execute(f"SELECT count(*) FROM complaints WHERE {doomed}", args).fetchone()[0]
             unused = _UNREFERENCED.format(where=f" WHERE NOT ({doomed})")
             plan.vectors = db.execute(f"SELECT count(*) FROM vectors WHERE {unused}", args).fetchone()[0]
-        except sqlite3.OperationalError:
-            return  # a warehouse file without its tables yet: nothing in it
-        finally:
-            db.close()
         for d in plan.batches:
             d.warehouse = per_batch.get(d.batch_id, 0)
         plan.aged = total - sum(per_batch.values())

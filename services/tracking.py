@@ -17,6 +17,7 @@ from services.actions import reverify
 from services.errors import AuditUnavailable, FieldError, NotFound, Unprocessable
 from tools.audit import Actor, AuditError, AuditLog
 from tools.settings import Settings
+from tools.sql import database
 
 STATUSES = ("new", "rising", "steady", "falling", "dormant", "regressed")
 LEVELS = ("warning", "alarm")
@@ -70,7 +71,7 @@ class TrackingService:
     @cached_property
     def warehouse(self) -> Warehouse:
         # Opened on first use: building the services must not create files a door never reads.
-        return Warehouse(self.settings.warehouse_db)
+        return Warehouse(database(self.settings, "warehouse"))
 
     @property
     def reader(self) -> TrackingReader:

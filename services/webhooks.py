@@ -31,6 +31,7 @@ from services.runner import runner_gone
 from tools.audit import Actor, AuditLog
 from tools.schema import BatchResult
 from tools.settings import Settings
+from tools.sql import database
 from tools.webhook_url import AllowList, Resolver, WebhookUrlError, check_url, system_resolver
 
 log = logging.getLogger("voc.webhooks")
@@ -271,7 +272,7 @@ class WebhookService:
     @cached_property
     def store(self) -> WebhookStore:
         # Opened on first use: building the services must not create files a door never reads.
-        return WebhookStore(self.settings.warehouse_db, self.settings.home / "voc.db")
+        return WebhookStore(database(self.settings, "warehouse"), database(self.settings, "jobs"))
 
     def dispatcher(self, transport: httpx.BaseTransport | None = None) -> Dispatcher:
         return Dispatcher(self.settings, self.store, resolver=self.resolver, transport=transport)
@@ -315,4 +316,4 @@ class WebhookService:
 def note_cli_batch_done(settings: Settings, result: BatchResult) -> None:
     """Queue ``batch.done`` for a ``voc analyze`` run, which has no job row to mark done: in the job
     store's outbox, once per batch id (a re-run that reuses the result adds nothing)."""
-    JobStore(settings.home / "voc.db").emit_done(result, door="cli")
+    JobStore(database(settings, "jobs")).emit_done(result, door="cli")

@@ -30,7 +30,6 @@ import getpass
 import json
 import logging
 import re
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +38,8 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
+
+from tools.sql import DB_ERRORS, Conn, Database, Migration
 
 log = logging.getLogger("voc.audit")
 
@@ -60,16 +61,37 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
 CREATE INDEX IF NOT EXISTS events_target ON events(target, id);
 CREATE INDEX IF NOT EXISTS events_actor ON events(actor, id);
-CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TABLE IF NOT EXISTS ledger (
     batch_id TEXT PRIMARY KEY,
     door TEXT NOT NULL,
     last_run TEXT NOT NULL
 );
 """
+# The trail is append-only in the database itself, not only in this code.
+_APPEND_ONLY = {
+    "sqlite": [
+        "CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events "
+        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+        "CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events "
+        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    ],
+    "postgres": [
+        "CREATE OR REPLACE FUNCTION voc_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$",
+        "DROP TRIGGER IF EXISTS events_append_only ON events",
+        "CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events "
+        "FOR EACH ROW EXECUTE FUNCTION voc_append_only()",
+    ],
+}
+
+
+def _baseline(conn: Conn) -> None:
+    conn.script(SCHEMA)
+    for statement in _APPEND_ONLY[conn.dialect]:
+        conn.raw.execute(statement)
+
+
+MIGRATIONS = [Migration(1, _baseline)]
 
 _KEY = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _WORD = re.compile(r"[A-Za-z0-9_.:-]{0,40}")
@@ -184,30 +206,27 @@ def _clean_target(target: str | None) -> str | None:
 class AuditLog:
     """Appends to and reads ``audit.db``; one short connection per call, safe across threads and processes."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, db: Database | Path) -> None:
+        self.db = db if isinstance(db, Database) else Database("audit", path=db, durable=True)
         self._ready = False
 
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file, when the trail is one (None on Postgres)."""
+        return self.db.path
+
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _connect(self) -> Iterator[Conn]:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
-        except (sqlite3.Error, OSError) as exc:
-            raise AuditError(f"cannot open the audit log ({type(exc).__name__})") from exc
-        try:
-            db.row_factory = sqlite3.Row
-            # FULL: an event that was reported written survives a power cut.
-            db.execute("PRAGMA synchronous=FULL")
             if not self._ready:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(SCHEMA)
+                self.db.migrate(MIGRATIONS)
                 self._ready = True
-            yield db
-        except sqlite3.Error as exc:
+            with self.db.connect() as db:
+                yield db
+        except AuditError:
+            raise
+        except DB_ERRORS + (OSError,) as exc:
             raise AuditError(f"the audit log failed ({type(exc).__name__}: {exc})") from exc
-        finally:
-            db.close()
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -217,11 +236,12 @@ class AuditLog:
         """Append one event; its id. Raises :class:`AuditError` when it cannot be written."""
         body = _clean_detail(detail)
         with self._connect() as db:
-            cur = db.execute(
-                "INSERT INTO events (ts, actor, door, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)",
+            row = db.execute(
+                "INSERT INTO events (ts, actor, door, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)"
+                " RETURNING id",
                 (now_text(), actor.name, actor.door, action, _clean_target(target), body),
-            )
-            return int(cur.lastrowid or 0)
+            ).fetchone()
+            return int(row[0])
 
     def record_done(
         self, actor: Actor, action: str, target: str | None = None, **detail: int | float | bool | str
@@ -276,7 +296,7 @@ class AuditLog:
 
     def runs(self) -> dict[str, datetime]:
         """Every ledger entry: batch id -> when it last ran."""
-        if not self.path.exists():
+        if not self.db.exists():
             return {}
         with self._connect() as db:
             rows = db.execute("SELECT batch_id, last_run FROM ledger").fetchall()

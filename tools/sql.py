@@ -55,8 +55,22 @@ FILES = {
 }
 
 
+try:
+    import psycopg as _psycopg
+
+    INTEGRITY_ERRORS: tuple[type[Exception], ...] = (sqlite3.IntegrityError, _psycopg.IntegrityError)
+    _DRIVER_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, _psycopg.Error)
+except ImportError:  # pragma: no cover - psycopg is a dependency; SQLite-only without it
+    INTEGRITY_ERRORS = (sqlite3.IntegrityError,)
+    _DRIVER_ERRORS = (sqlite3.Error,)
+
+
 class StorageError(RuntimeError):
     """A database could not be reached or refused an operation; the message names which one."""
+
+
+# Whatever either driver (or this layer) raises when a database fails.
+DB_ERRORS: tuple[type[Exception], ...] = (*_DRIVER_ERRORS, StorageError)
 
 
 class Row(Protocol):
@@ -173,6 +187,22 @@ class _PgRow(tuple[Any, ...]):
         return list(self._index)
 
 
+def _configure(raw: Any) -> None:
+    """Per new Postgres connection: numbers come back as SQLite gives them (SUM of integers is an
+    int, AVG a float), never as ``Decimal``."""
+    from psycopg.adapt import Loader
+
+    class Number(Loader):
+        def load(self, data: Any) -> int | float:
+            text = bytes(data).decode()
+            try:
+                return int(text)
+            except ValueError:
+                return float(text)
+
+    raw.adapters.register_loader("numeric", Number)
+
+
 def _pg_rows(cursor: Any) -> Callable[[Sequence[Any]], _PgRow]:
     index = {c.name: i for i, c in enumerate(cursor.description or ())}
     return lambda values: _PgRow(values, index)
@@ -261,7 +291,7 @@ class Database:
         # durable: fsync every commit (SQLite synchronous=FULL); Postgres commits durably anyway.
         self.durable = durable
         self.dialect: Dialect = "sqlite" if path is not None else "postgres"
-        self._lock_key = zlib.crc32(f"voc:{self.schema}".encode())
+        self.lock_key = zlib.crc32(f"voc:{self.schema}".encode())
 
     def __repr__(self) -> str:
         return f"Database({self.name!r}, {self.where})"
@@ -309,6 +339,7 @@ class Database:
                     max_size=6,
                     kwargs={"autocommit": True, "options": f"-c search_path={self.schema}"},
                     check=ConnectionPool.check_connection,
+                    configure=_configure,
                     name=self.schema,
                     open=False,
                 )
@@ -366,7 +397,7 @@ class Database:
             raw.row_factory = _pg_rows
             with raw.transaction():
                 if serial:
-                    raw.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key,))
+                    raw.execute("SELECT pg_advisory_xact_lock(%s)", (self.lock_key,))
                 yield Conn(raw, "postgres")
 
     # -- schema versions -----------------------------------------------------------------------
@@ -440,7 +471,7 @@ class Database:
             raw.row_factory = _pg_rows
             with raw.transaction():
                 # The lock comes before the schema exists, so take it by key on the database.
-                raw.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key,))
+                raw.execute("SELECT pg_advisory_xact_lock(%s)", (self.lock_key,))
                 raw.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
                 raw.execute(
                     "CREATE TABLE IF NOT EXISTS voc_schema "
@@ -486,4 +517,5 @@ def database(settings: Settings, name: str) -> Database:
     durable = name in ("jobs", "audit")
     if settings.database_url:
         return Database(name, url=settings.database_url, durable=durable)
-    return Database(name, path=settings.home / FILES[name], durable=durable)
+    path = settings.checkpoint_db if name == "checkpoints" else settings.home / FILES[name]
+    return Database(name, path=path, durable=durable)

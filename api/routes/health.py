@@ -25,7 +25,7 @@ def readyz(services: ServicesDep, response: Response) -> Ready:
     checks: dict[str, Check] = {}
     try:
         services.jobs.ping()
-        checks["job_store"] = Check(ok=True, detail=str(services.jobs.path.name))
+        checks["job_store"] = Check(ok=True, detail=services.jobs.db.dialect)
     except Exception as exc:
         checks["job_store"] = Check(ok=False, detail=f"unreachable ({type(exc).__name__})")
     try:
