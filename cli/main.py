@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from cli import actions, analyze, audit, data, evaluate, kb, serve, tracking, train, webhooks
+from cli import actions, analyze, audit, data, db, evaluate, kb, serve, tracking, train, webhooks
 
 app = typer.Typer(
     name="voc",
@@ -40,6 +40,7 @@ app.add_typer(actions.app, name="actions")
 app.add_typer(kb.app, name="kb")
 app.add_typer(data.app, name="data")
 app.add_typer(train.app, name="train")
+app.add_typer(db.app, name="db")
 
 
 def main() -> None:  # pragma: no cover - console entry
