@@ -194,7 +194,7 @@ def announce_new(conn: Conn, opened: list[str], batch_id: str, source: str) -> l
             continue
         department = problem[4]
         complaints, known, anonymous = conn.execute(
-            "SELECT COUNT(*), COUNT(DISTINCT customer_hash), SUM(customer_hash IS NULL) "
+            "SELECT COUNT(*), COUNT(DISTINCT customer_hash), SUM(CASE WHEN customer_hash IS NULL THEN 1 ELSE 0 END) "
             "FROM complaints WHERE tracked_id = ?",
             (pid,),
         ).fetchone()

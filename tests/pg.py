@@ -46,3 +46,25 @@ def fresh_database() -> Iterator[str]:
         sql.close_pools(url)
         with psycopg.connect(base, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def copy_database(url: str) -> Iterator[str]:
+    """A copy of the database at ``url`` (Postgres copies from a template); its URL. Dropped afterwards."""
+    import psycopg
+
+    from tools import sql
+
+    sql.close_pools(url)  # a template must have no one connected
+    base = admin_url()
+    source = urlsplit(url).path.lstrip("/")
+    name = "voc_t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+    copy = urlunsplit(urlsplit(base)._replace(path="/" + name))
+    try:
+        yield copy
+    finally:
+        sql.close_pools(copy)
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -9,6 +9,8 @@ import dataclasses
 import json
 import sqlite3
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -21,9 +23,12 @@ from graph.run import run_batch
 from services.actions import ActionService
 from services.errors import Conflict, NotFound, Unprocessable
 from services.tracking import TrackingService
+from tests.pg import copy_database, fresh_database
 from tools.audit import Actor, AuditLog, AuditQuery
 from tools.deps import Deps
 from tools.ingest import rows_from_records
+from tools.settings import Settings
+from tools.sql import database
 
 WHO = Actor("user:tester", "cli")
 # The scenario's fixes: which theme, when it was fixed, after which month the action is marked done.
@@ -34,28 +39,29 @@ FIXES = {
 }
 
 
-def at_home(deps: Deps, home: Path) -> Deps:
-    return dataclasses.replace(deps, settings=deps.settings.model_copy(update={"home": home}))
+def at_home(deps: Deps, home: Path, database_url: str | None = None) -> Deps:
+    update = {"home": home, "database_url": database_url}
+    return dataclasses.replace(deps, settings=deps.settings.model_copy(update=update))
 
 
-def tracked_id(home: Path, history: History, theme: str) -> str:
+def tracked_id(settings: Settings, history: History, theme: str) -> str:
     """The tracked problem holding most of a theme's complaints."""
-    with sqlite3.connect(home / "warehouse.db") as conn:
+    with database(settings, "warehouse").connect() as conn:
         rows = conn.execute("SELECT id, tracked_id FROM complaints WHERE tracked_id IS NOT NULL").fetchall()
     votes = Counter(tp for cid, tp in rows if history.theme_of.get(cid) == theme)
     assert votes, f"no tracked problem holds theme {theme}"
     return votes.most_common(1)[0][0]
 
 
-def outbox(home: Path, event: str) -> list[dict[str, Any]]:
-    with sqlite3.connect(home / "warehouse.db") as conn:
+def outbox(settings: Settings, event: str) -> list[dict[str, Any]]:
+    with database(settings, "warehouse").connect() as conn:
         rows = conn.execute("SELECT payload FROM outbox WHERE event = ? ORDER BY seq", (event,)).fetchall()
     return [json.loads(r[0]) for r in rows]
 
 
 @dataclass
 class Scenario:
-    home: Path
+    settings: Settings
     history: History
     service: ActionService
     actions: dict[str, str] = field(default_factory=dict)  # theme -> action id
@@ -63,19 +69,27 @@ class Scenario:
     seen: dict[str, dict[int, tuple[str, str | None]]] = field(default_factory=dict)
 
 
-@pytest.fixture(scope="module")
-def scenario(deps: Deps, tmp_path_factory: pytest.TempPathFactory) -> Scenario:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def scenario(
+    request: pytest.FixtureRequest, deps: Deps, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Scenario]:
+    """The whole loop on each storage backend: SQLite files, and a fresh Postgres database."""
+    with ExitStack() as stack:
+        url = stack.enter_context(fresh_database()) if request.param == "postgres" else None
+        yield _scenario(deps, tmp_path_factory.mktemp("actions") / "home", url)
+
+
+def _scenario(deps: Deps, home: Path, database_url: str | None) -> Scenario:
     history = generate(months=10, per_month=40, seed=0, scenario="actions")
-    home = tmp_path_factory.mktemp("actions") / "home"
-    local = at_home(deps, home)
-    service = ActionService(local.settings, AuditLog(local.settings.audit_db))
-    s = Scenario(home, history, service)
+    local = at_home(deps, home, database_url)
+    service = ActionService(local.settings, AuditLog(database(local.settings, "audit")))
+    s = Scenario(local.settings, history, service)
     for month, rows in enumerate(history.by_month(), start=1):
         run_batch(rows_from_records(rows), local, track=True)
         for theme, (fixed_on, done_after) in FIXES.items():
             if month != done_after:
                 continue
-            problem = tracked_id(home, history, theme)
+            problem = tracked_id(local.settings, history, theme)
             opened = service.open(WHO, problem)
             service.update(WHO, opened.id, "in_progress")
             service.update(WHO, opened.id, "done", fixed_on=fixed_on, note=f"{theme} 根因已整改")
@@ -103,7 +117,7 @@ def test_a_fix_that_works_is_effective_after_enough_periods_and_not_before(scena
     assert e.rate_ratio <= e.target_ratio and e.target_met
     assert e.control_ratio is not None and e.control_problems
     assert "Verdict: effective" in e.summary
-    verified = [p for p in outbox(scenario.home, "action.verified") if p["action_id"] == a.id]
+    verified = [p for p in outbox(scenario.settings, "action.verified") if p["action_id"] == a.id]
     assert len(verified) == 1 and verified[0]["rate_ratio"] is not None
     assert [h.to_status for h in a.history] == ["open", "in_progress", "done", "verified"]
     assert a.history[-1].actor == "system:verification"
@@ -127,7 +141,7 @@ def test_a_problem_back_after_a_verified_fix_reopens_its_action(scenario: Scenar
     assert a.effect is not None and a.effect.verdict == "regressed"
     assert a.effect.regressed_in is not None and a.effect.regressed_in >= "2026-08"
     assert [h.to_status for h in a.history][-2:] == ["verified", "reopened"]
-    rows = [p for p in outbox(scenario.home, "action.regressed") if p["action_id"] == action_id]
+    rows = [p for p in outbox(scenario.settings, "action.regressed") if p["action_id"] == action_id]
     assert len(rows) == 1
     row = rows[0]
     assert row["problem_id"] == a.problem_id and row["status"] == "reopened"
@@ -137,7 +151,7 @@ def test_a_problem_back_after_a_verified_fix_reopens_its_action(scenario: Scenar
 
 
 def test_every_change_is_in_the_history_and_the_audit_trail(scenario: Scenario) -> None:
-    events = AuditLog(scenario.home / "audit.db").query(AuditQuery(action="action", limit=1000))
+    events = AuditLog(database(scenario.settings, "audit")).query(AuditQuery(action="action", limit=1000))
     by_action = Counter((e.action, e.target) for e in events)
     for action_id in scenario.actions.values():
         assert by_action[("action.open", action_id)] == 1
@@ -145,18 +159,17 @@ def test_every_change_is_in_the_history_and_the_audit_trail(scenario: Scenario) 
     verifications = [e for e in events if e.action == "action.verify"]
     assert {e.actor for e in verifications} == {"system:verification"}
     assert {e.detail["status"] for e in verifications} >= {"verified", "not_effective", "reopened"}
-    created = outbox(scenario.home, "action.created")
+    created = outbox(scenario.settings, "action.created")
     assert {p["action_id"] for p in created} == set(scenario.actions.values())
 
 
 def test_bad_input_is_a_clear_error_and_changes_nothing(scenario: Scenario) -> None:
     service = scenario.service
-    home = scenario.home
 
     def state() -> tuple[Any, ...]:
-        with sqlite3.connect(home / "warehouse.db") as conn:
+        with database(scenario.settings, "warehouse").connect() as conn:
             return tuple(
-                conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall()
+                [tuple(r) for r in conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall()]
                 for t in ("actions", "action_history", "outbox")
             )
 
@@ -194,17 +207,15 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(scenario: Scenario) -> N
 
 
 def test_an_unfinished_action_past_its_due_date_is_flagged_once(scenario: Scenario, deps: Deps) -> None:
-    home = scenario.home
+    settings = scenario.settings
     problem = scenario.service.show(WHO, scenario.actions["branch_queue"]).problem_id
     opened = scenario.service.open(WHO, problem, due=date.today())
-    later = ActionService(
-        at_home(deps, home).settings, AuditLog(home / "audit.db"), today=lambda: date(2099, 1, 2)
-    )
+    later = ActionService(settings, AuditLog(database(settings, "audit")), today=lambda: date(2099, 1, 2))
     overdue = later.list(WHO, overdue=True).actions
     assert opened.id in [a.id for a in overdue] and all(a.overdue for a in overdue)
     later.list(WHO, overdue=True)
     later.show(WHO, opened.id)
-    assert [p["action_id"] for p in outbox(home, "action.overdue")].count(opened.id) == 1
+    assert [p["action_id"] for p in outbox(settings, "action.overdue")].count(opened.id) == 1
     later.update(WHO, opened.id, "cancelled")
     assert opened.id not in [a.id for a in later.list(WHO, overdue=True).actions]
 
@@ -215,18 +226,24 @@ def test_recording_exposures_judges_every_fix_again_on_them(
     # On a copy of the scenario's warehouse, so the other tests keep theirs.
     home = tmp_path / "home"
     home.mkdir()
-    src, dst = sqlite3.connect(scenario.home / "warehouse.db"), sqlite3.connect(home / "warehouse.db")
-    try:
-        src.backup(dst)
-    finally:
-        src.close()
-        dst.close()
-    local = at_home(deps, home)
-    audit = AuditLog(local.settings.audit_db)
-    tracking = TrackingService(local.settings, audit)
+    with ExitStack() as stack:
+        url = scenario.settings.database_url
+        if url is None:
+            src = sqlite3.connect(scenario.settings.home / "warehouse.db")
+            dst = sqlite3.connect(home / "warehouse.db")
+            with closing(src), closing(dst):
+                src.backup(dst)
+        else:
+            url = stack.enter_context(copy_database(url))
+        _judge_again_on_exposures(scenario, at_home(deps, home, url).settings)
+
+
+def _judge_again_on_exposures(scenario: Scenario, settings: Settings) -> None:
+    audit = AuditLog(database(settings, "audit"))
+    tracking = TrackingService(settings, audit)
     for period in scenario.history.months:
         tracking.set_exposure(WHO, period, 100_000)
-    service = ActionService(local.settings, audit)
+    service = ActionService(settings, audit)
     effect = service.show(WHO, scenario.actions["branch_queue"]).effect
     assert effect is not None and effect.basis == "exposure"
     assert effect.before.exposure == 100_000 * len(effect.before.periods)
