@@ -147,8 +147,11 @@ def test_edited_knowledge_file_is_rebuilt_and_removed_entry_deleted(
     assert f"kb:{removed}" not in ids
     assert "kb:KB-001" in ids
     assert store2.is_current("knowledge")
-    # the original files are now the stale ones
-    assert not open_store(settings, embedder, client=client).is_current("knowledge")
+    # Versions live side by side: going back to the original files needs no re-embedding.
+    original = open_store(settings, embedder, client=client)
+    assert original.is_current("knowledge")
+    assert original.ensure_built() == {}
+    assert original.counts()["knowledge"] == first["knowledge"]
 
 
 def test_search_on_empty_collection_returns_nothing(tmp_path: Path, embedder: CharNgramEmbedder) -> None:
