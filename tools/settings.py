@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     )
     chroma_tenant: str | None = Field(None, description="Chroma tenant; the server's default when unset.")
     chroma_database: str | None = Field(None, description="Chroma database; the server's default when unset.")
+    chroma_timeout: float = Field(60.0, gt=0, description="Seconds per request to a Chroma server.")
     chroma_build_lease: float = Field(
         120.0, gt=0, description="Seconds without a heartbeat after which another process takes over a build."
     )

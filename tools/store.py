@@ -132,6 +132,7 @@ def open_client(settings: Settings) -> Any:
         auth_header=settings.chroma_auth_header,
         tenant=settings.chroma_tenant,
         database=settings.chroma_database,
+        timeout=settings.chroma_timeout,
     )
 
 
@@ -143,6 +144,7 @@ def make_client(
     auth_header: str = "Authorization",
     tenant: str | None = None,
     database: str | None = None,
+    timeout: float = 60.0,
 ) -> Any:
     """A Chroma client: an HTTP client when ``url`` is given, else on-disk at ``path``."""
     import chromadb
@@ -162,7 +164,7 @@ def make_client(
         if database:
             kwargs["database"] = database
         try:
-            return chromadb.HttpClient(
+            client = chromadb.HttpClient(
                 host=parts.hostname,
                 port=parts.port or (443 if parts.scheme == "https" else 8000),
                 ssl=parts.scheme == "https",
@@ -170,6 +172,8 @@ def make_client(
                 settings=settings,
                 **kwargs,
             )
+            _bound_requests(client, timeout)
+            return client
         except Exception as exc:
             # chromadb's messages name neither the token nor the headers; the URL we print is redacted.
             raise StoreUnavailable(
@@ -179,6 +183,16 @@ def make_client(
         raise ValueError("a Chroma path or URL is required")
     path.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(path), settings=settings)
+
+
+def _bound_requests(client: Any, timeout: float) -> None:
+    """chromadb's HTTP client waits forever for an answer (``httpx.Client(timeout=None)``, no
+    setting for it): a server that hangs would hang every request of ours. Bound them."""
+    import httpx
+
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -268,11 +282,21 @@ class KnowledgeStore:
         return {name: self._read(name, lambda col: int(col.count()), 0) for name in self._sources}
 
     def _read(self, name: str, op: Callable[[Any], Any], empty: Any) -> Any:
-        """``op`` on the published collection; once more if it was removed under us (cleanup)."""
+        """``op`` on the published collection; a store never built reads as empty. A collection
+        removed under us (cleanup by processes on newer data) is looked up again and, when this
+        version is gone, built again: a reader never silently gets nothing."""
         for attempt in (1, 2):
             col = self._collection(name)
             if col is None:
-                return empty
+                if attempt == 1:
+                    return empty
+                log.warning(
+                    "%s was removed by another process; building it again", self.collection_name(name)
+                )
+                self._build(name, self._sources[name], force=False)
+                col = self._collection(name)
+                if col is None:
+                    return empty
             try:
                 return op(col)
             except Exception as exc:
