@@ -30,9 +30,11 @@ with the same data files, so a changed file must be embedded by one of them only
   claim) and claims the build itself. A builder that was only slow, not dead, costs a second
   embedding, never a wrong collection.
 * Old versions are removed after each build: for each source the current version and the
-  newest other one are kept (a process that has not yet reloaded its data may still read it),
-  abandoned staging collections older than the lease and the pre-versioning ``voc_<source>``
-  collections are deleted.
+  newest version of other data are kept (a process that has not yet reloaded its data may still
+  read it); collections a rebuild replaced, abandoned staging collections older than the lease
+  and the pre-versioning ``voc_<source>`` collections are deleted. A reader whose collection
+  was removed looks its version up again by name and, if that version is gone too, builds it
+  again (under a claim, like any build), so it never silently reads nothing.
 """
 
 from __future__ import annotations
@@ -482,11 +484,12 @@ class KnowledgeStore:
             log.debug("could not remove %s: %s", col.name, _first_line(exc))
 
     def cleanup(self) -> list[str]:
-        """Delete superseded versions, abandoned staging collections and the old layout's
-        collections; keep each source's current version and its newest other one."""
+        """Delete superseded versions, collections a rebuild replaced, abandoned staging collections
+        and the old layout's collections; keep each source's current version and the newest
+        version of other data (processes that have not yet reloaded their data may read it)."""
         removed: list[str] = []
         others: dict[str, list[tuple[float, str]]] = {}
-        now = time.time()
+        now, lease = time.time(), self.lease
         for col in self._client.list_collections():
             name, meta = col.name, dict(col.metadata or {})
             if name in {f"voc_{s}" for s in COLLECTIONS}:
@@ -498,9 +501,10 @@ class KnowledgeStore:
             kind = m["kind"]
             if kind is None and m["key"] == self.key(m["source"]):
                 continue
-            if kind in (None, "r"):
+            if kind is None:
                 others.setdefault(m["source"], []).append((float(meta.get("built_at", 0)), name))
-            elif kind == "dead" or (kind == "s" and now - float(meta.get("heartbeat", 0)) > self.lease):
+            elif kind in ("r", "dead") or (kind == "s" and now - float(meta.get("heartbeat", 0)) > lease):
+                # A process still holding a retired collection finds its successor by name.
                 removed.append(name)
         for versions in others.values():
             removed += [name for _, name in sorted(versions, reverse=True)[1:]]
