@@ -6,12 +6,14 @@ not about the embedder use the char n-gram one: the same code path, without minu
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +34,7 @@ from tests.api_helpers import free_port
 from tools.deps import Deps
 from tools.ingest import rows_from_records
 from tools.settings import REPO_DATA, Settings
-from tools.store import COLLECTIONS, make_client
+from tools.store import COLLECTIONS, StoreUnavailable, make_client, open_client
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -204,9 +206,43 @@ def test_an_unreachable_server_is_named_without_its_credentials(tmp_path: Path) 
         env={"VOC_CHROMA_URL": url, "VOC_CHROMA_TOKEN": "tok-123456", "VOC_EMBEDDER": "char-ngram"},
     )
     assert result.exit_code == 1
-    assert "cannot reach the Chroma server at http://127.0.0.1:" in result.output
+    assert "cannot use the Chroma server at http://127.0.0.1:" in result.output
     assert "s3cret" not in result.output and "tok-123456" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_the_token_goes_in_a_header_and_never_into_messages(tmp_path: Path) -> None:
+    seen: list[dict[str, str]] = []
+
+    class Refusing(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(dict(self.headers))
+            body = json.dumps({"error": "Unauthorized", "message": "bad token"}).encode()
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Refusing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        for header, sent in (("Authorization", "Bearer tok-secret-1"), ("X-Chroma-Token", "tok-secret-1")):
+            settings = Settings(
+                home=tmp_path, chroma_url=url, chroma_token="tok-secret-1", chroma_auth_header=header
+            )
+            with pytest.raises(StoreUnavailable) as info:
+                open_client(settings)
+            assert seen[-1][header] == sent
+            assert url in str(info.value) and "tok-secret" not in str(info.value)
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 RACER = """

@@ -179,7 +179,7 @@ def make_client(
         except Exception as exc:
             # chromadb's messages name neither the token nor the headers; the URL we print is redacted.
             raise StoreUnavailable(
-                f"cannot reach the Chroma server at {redact_url(url)}: {_first_line(exc)}"
+                f"cannot use the Chroma server at {redact_url(url)}: {_first_line(exc)}"
             ) from None
     if path is None:
         raise ValueError("a Chroma path or URL is required")
