@@ -16,6 +16,7 @@ from graph.deps import make_deps
 from tools.datafile import DataFileError
 from tools.deps import Deps
 from tools.settings import LLMConfigError, Settings
+from tools.store import StoreBuildTimeout, StoreUnavailable
 
 console = Console()
 err = Console(stderr=True)
@@ -73,10 +74,22 @@ def exit_on_data_file_error() -> Iterator[None]:
         raise typer.Exit(3) from None
 
 
+@contextmanager
+def exit_on_store_error() -> Iterator[None]:
+    """A Chroma server that cannot be reached (or a build held too long elsewhere) ends the command
+    with exit code 1 and one line naming the server, not a traceback."""
+    try:
+        yield
+    except (StoreUnavailable, StoreBuildTimeout) as exc:
+        err.print(f"[bold red]Knowledge store[/]: {escape(str(exc))}")
+        raise typer.Exit(1) from None
+
+
 def load_deps(settings: Settings) -> Deps:
     """Deps under a spinner: the first use of a home indexes data/ into the store, which takes a while."""
     with (
         exit_on_data_file_error(),
+        exit_on_store_error(),
         console.status("Loading data files and the knowledge store…") as status,
     ):
 

@@ -7,8 +7,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.common import HomeOpt, build_settings, console, err, exit_on_data_file_error, load_deps
+from cli.common import (
+    HomeOpt,
+    build_settings,
+    console,
+    err,
+    exit_on_data_file_error,
+    exit_on_store_error,
+    load_deps,
+)
 from graph.deps import make_deps
+from tools.store import store_location
 
 app = typer.Typer(
     help="Inspect and rebuild the Chroma knowledge store built from data/.", no_args_is_help=True
@@ -17,19 +26,26 @@ app = typer.Typer(
 
 @app.command("rebuild")
 def kb_rebuild(home: HomeOpt = None) -> None:
-    """Re-embed every knowledge entry, case, taxonomy exemplar and department from data/."""
+    """Re-embed every knowledge entry, case, taxonomy exemplar and department from data/.
+
+    With VOC_CHROMA_URL the server's collections are rebuilt; processes using them switch to the
+    new ones when they are complete, and superseded ones are removed.
+    """
     settings = build_settings(home)
-    with exit_on_data_file_error():
+    with exit_on_data_file_error(), exit_on_store_error():
         deps = make_deps(settings, build_store=False)
-    with console.status("Rebuilding the knowledge store…"):
-        built = deps.store.ensure_built(force=True)
-    table = Table(
-        title=f"Knowledge store at {settings.chroma_url or settings.chroma_dir}", title_justify="left"
-    )
+        with console.status("Rebuilding the knowledge store…") as status:
+
+            def done(name: str, n: int) -> None:
+                status.update(f"Indexed {n} {name} records…")
+
+            built = deps.store.ensure_built(force=True, progress=done)
+    table = Table(title=f"Knowledge store at {store_location(settings)}", title_justify="left")
     table.add_column("Collection")
     table.add_column("Records", justify="right")
+    table.add_column("Version")
     for name, n in built.items():
-        table.add_row(name, str(n))
+        table.add_row(name, str(n), deps.store.collection_name(name))
     console.print(table)
 
 

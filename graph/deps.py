@@ -13,7 +13,7 @@ from tools.embeddings import Embedder, make_embedder
 from tools.llm import make_llm
 from tools.sentiment_head import head_for
 from tools.settings import DATA_FILES, Settings
-from tools.store import KnowledgeStore, make_client
+from tools.store import KnowledgeStore, open_client
 
 
 def make_deps(
@@ -27,8 +27,13 @@ def make_deps(
     settings.home.mkdir(parents=True, exist_ok=True)
     data = load_data(settings)
     embedder = embedder or make_embedder(settings.embedder)
-    client = make_client(settings.chroma_dir, settings.chroma_url)
-    store = KnowledgeStore(client, embedder, knowledge_sources(settings, data))
+    store = KnowledgeStore(
+        open_client(settings),
+        embedder,
+        knowledge_sources(settings, data),
+        lease=settings.chroma_build_lease,
+        wait=settings.chroma_build_wait,
+    )
     if build_store:
         store.ensure_built(progress=on_build)
     head, _note = head_for(settings.sentiment_head_file, embedder.name)

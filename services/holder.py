@@ -45,7 +45,8 @@ class DepsHolder:
         self._checked = time.monotonic()
 
     def start(self) -> Deps:
-        """Build ``Deps`` if none was given; one process at a time builds the knowledge store."""
+        """Build ``Deps`` if none was given; one process at a time builds the knowledge store (the
+        file lock covers this machine, the store's build claim every machine on a Chroma server)."""
         with self._lock:
             if self._deps is None:
                 with file_lock(self.settings.home / "locks" / "store.lock"):

@@ -12,7 +12,7 @@ import yaml
 from tools.deps import knowledge_sources, load_data
 from tools.embeddings import CharNgramEmbedder, make_embedder
 from tools.settings import REPO_DATA, Settings
-from tools.store import COLLECTIONS, KnowledgeStore, make_client
+from tools.store import COLLECTIONS, KnowledgeStore, make_client, store_location
 
 
 @pytest.fixture(scope="module")
@@ -147,8 +147,11 @@ def test_edited_knowledge_file_is_rebuilt_and_removed_entry_deleted(
     assert f"kb:{removed}" not in ids
     assert "kb:KB-001" in ids
     assert store2.is_current("knowledge")
-    # the original files are now the stale ones
-    assert not open_store(settings, embedder, client=client).is_current("knowledge")
+    # Versions live side by side: going back to the original files needs no re-embedding.
+    original = open_store(settings, embedder, client=client)
+    assert original.is_current("knowledge")
+    assert original.ensure_built() == {}
+    assert original.counts()["knowledge"] == first["knowledge"]
 
 
 def test_search_on_empty_collection_returns_nothing(tmp_path: Path, embedder: CharNgramEmbedder) -> None:
@@ -184,3 +187,21 @@ def test_make_embedder_rejects_unknown_names() -> None:
 def test_make_embedder_char_ngram() -> None:
     emb = make_embedder("char-ngram")
     assert emb.name == "char-ngram-384" and emb.dim == 384
+
+
+def test_collections_of_the_old_layout_are_removed_after_a_build(
+    tmp_path: Path, embedder: CharNgramEmbedder
+) -> None:
+    client = make_client(tmp_path / "chroma")
+    client.create_collection("voc_knowledge", embedding_function=None)
+    store = open_store(Settings(home=tmp_path), embedder, client=client)
+    store.ensure_built()
+    names = {c.name for c in client.list_collections()}
+    assert "voc_knowledge" not in names
+    assert names == {store.collection_name(name) for name in COLLECTIONS}
+
+
+def test_store_location_never_shows_credentials(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, chroma_url="https://svc:pa55@chroma.bank.example:8443/?token=abc")
+    assert store_location(settings) == "https://chroma.bank.example:8443/"
+    assert store_location(Settings(home=tmp_path)) == str(tmp_path / "chroma")

