@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from cli import actions, analyze, audit, data, db, evaluate, kb, serve, tracking, train, webhooks
+from cli import actions, analyze, audit, data, db, evaluate, kb, serve, tracking, train, webhooks, workers
 
 app = typer.Typer(
     name="voc",
@@ -31,6 +31,7 @@ app = typer.Typer(
 app.add_typer(analyze.app)
 app.add_typer(evaluate.app)
 app.add_typer(serve.app)
+app.add_typer(workers.app)
 app.add_typer(audit.app)
 app.add_typer(tracking.problems_app, name="problems")
 app.add_typer(tracking.app)

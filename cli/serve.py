@@ -48,6 +48,13 @@ def serve(
             min=1, max=64, help="Server processes; each analyses VOC_API_JOB_WORKERS batches at a time."
         ),
     ] = 1,
+    no_workers: Annotated[
+        bool,
+        typer.Option(
+            "--no-workers",
+            help="Only accept and serve; `voc worker` processes (same VOC_DATABASE_URL) analyse the batches.",
+        ),
+    ] = False,
     home: HomeOpt = None,
     log_level: Annotated[str, typer.Option(help="critical, error, warning, info or debug.")] = "info",
 ) -> None:
@@ -57,6 +64,10 @@ def serve(
     keys the service runs in local-only mode and refuses to listen beyond this machine.
     Accepted batches are stored under VOC_HOME and resume after a restart.
     """
+    if no_workers:
+        import os
+
+        os.environ["VOC_API_RUN_BATCHES"] = "false"  # read by every server process's ApiSettings
     _run(host, port, workers, home, log_level, "VOC Tracer API on http://{addr} (docs: /docs, dashboard: /)")
 
 

@@ -80,13 +80,24 @@ def route_chunks(state: BatchState, runtime: Runtime[Deps]) -> list[Send] | Lite
 
 
 def attribute_and_trace(state: ChunkTask, runtime: Runtime[Deps]) -> ChunkOutput:
-    """Embed a chunk once, trace each complaint's root cause, then attribute its owner."""
+    """Embed a chunk once, trace each complaint's root cause, then attribute its owner; or, when a
+    worker drives the batch, have any worker do it (graph/chunk_queue.py)."""
     deps = runtime.context
     thread = _batch(runtime)
     if thread is not None:
         stored = checkpoints.load_chunk(checkpoints.ledger(deps.settings), thread, state["chunk"])
         if stored is not None:  # finished before the batch was interrupted
             return stored
+        if deps.chunk_queue is not None:
+            deps.chunk_queue.submit(thread, state)
+            out = cast(ChunkOutput, deps.chunk_queue.wait(thread, state["chunk"]))
+            checkpoints.save_chunk(checkpoints.ledger(deps.settings), thread, state["chunk"], out)
+            return out
+    return compute_chunk(state, deps, thread)
+
+
+def compute_chunk(state: ChunkTask, deps: Deps, thread: str | None) -> ChunkOutput:
+    """The work of one chunk task, wherever it runs (the driver, or a worker that claimed it)."""
     # The agents read the text with any instructions aimed at a model blanked out.
     complaints, blanked = injection.for_reading([Complaint.model_validate(c) for c in state["complaints"]])
     t0 = time.perf_counter()
@@ -102,7 +113,7 @@ def attribute_and_trace(state: ChunkTask, runtime: Runtime[Deps]) -> ChunkOutput
     if deps.llm is not None:
         from agents.triage import new_log
 
-        log = new_log(deps, _batch(runtime))
+        log = new_log(deps, thread)
     causes = trace(complaints, vectors, deps, log)
     t2 = time.perf_counter()
     owners = attribute(complaints, vectors, causes, deps, log)
@@ -130,7 +141,7 @@ def attribute_and_trace(state: ChunkTask, runtime: Runtime[Deps]) -> ChunkOutput
     )
     if log is not None:
         out["llm_usage"] = log.meter.usage()
-    if thread is not None:
+    if thread is not None and deps.chunk_queue is None:
         checkpoints.save_chunk(checkpoints.ledger(deps.settings), thread, state["chunk"], out)
     return out
 

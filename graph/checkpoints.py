@@ -171,12 +171,51 @@ class BatchSaver(Housekeeping, SqliteSaver):
         return dropped
 
 
-class PgBatchSaver(Housekeeping, PostgresSaver):
-    """LangGraph's Postgres saver on the ``voc_checkpoints`` schema, with the same housekeeping."""
+class LeaseLost(RuntimeError):
+    """This process no longer holds the batch it was writing checkpoints for."""
 
-    def __init__(self, db: Database, conn: Any) -> None:
+
+class PgBatchSaver(Housekeeping, PostgresSaver):
+    """LangGraph's Postgres saver on the ``voc_checkpoints`` schema, with the same housekeeping.
+
+    With ``fence`` (the runner id of a worker driving a batch), every checkpoint write happens in a
+    transaction that first share-locks the batch's job row and checks that this runner still holds
+    it. A worker presumed dead whose batch went to another cannot write after that: the reaper's
+    update waits for a write in progress, and every later write fails with :class:`LeaseLost`. So
+    two processes never fork a batch's checkpoint chain.
+    """
+
+    def __init__(self, db: Database, conn: Any, fence: str | None = None, jobs_schema: str = "") -> None:
         super().__init__(conn)
         self.db = db
+        self.fence = fence
+        self.jobs_schema = jobs_schema
+        if fence is not None:
+            self.lock = threading.RLock()  # type: ignore[assignment]  # held around LangGraph's own use
+
+    def _check_lease(self, config: Any) -> None:
+        thread_id = config["configurable"]["thread_id"]
+        row = self.conn.execute(  # type: ignore[union-attr]
+            f'SELECT 1 FROM "{self.jobs_schema}".jobs WHERE id = %s AND runner = %s '
+            "AND status = 'running' FOR SHARE",
+            (thread_id, self.fence),
+        ).fetchone()
+        if row is None:
+            raise LeaseLost(f"batch {thread_id} is no longer held by {self.fence}")
+
+    def put(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
+        if self.fence is None:
+            return super().put(config, checkpoint, metadata, new_versions)
+        with self.lock, self.conn.transaction():  # type: ignore[union-attr]
+            self._check_lease(config)
+            return super().put(config, checkpoint, metadata, new_versions)
+
+    def put_writes(self, config: Any, writes: Any, task_id: str, task_path: str = "") -> None:
+        if self.fence is None:
+            return super().put_writes(config, writes, task_id, task_path)
+        with self.lock, self.conn.transaction():  # type: ignore[union-attr]
+            self._check_lease(config)
+            return super().put_writes(config, writes, task_id, task_path)
 
     def setup(self) -> None:
         upgrade(self.db)
@@ -210,9 +249,12 @@ _OPEN_LOCK = threading.Lock()
 
 
 @contextmanager
-def open_saver(settings: Settings, *, create: bool = True) -> Iterator[Saver | None]:
+def open_saver(
+    settings: Settings, *, create: bool = True, fence: str | None = None
+) -> Iterator[Saver | None]:
     """The checkpointer of these settings; one thread per batch. Without ``create``, None when
-    there is no checkpoint store yet (the purge never creates one just to find it empty)."""
+    there is no checkpoint store yet (the purge never creates one just to find it empty). With
+    ``fence`` (Postgres), writes need the batch's lease (see :class:`PgBatchSaver`)."""
     db = ledger(settings)
     if not create and not db.exists():
         yield None
@@ -220,7 +262,7 @@ def open_saver(settings: Settings, *, create: bool = True) -> Iterator[Saver | N
     if db.path is None:
         upgrade(db)
         with db.connect() as conn:
-            yield PgBatchSaver(db, conn.raw)
+            yield PgBatchSaver(db, conn.raw, fence, database(settings, "jobs").schema)
         return
     db.path.parent.mkdir(parents=True, exist_ok=True)
     raw = sqlite3.connect(str(db.path), timeout=60, check_same_thread=False)

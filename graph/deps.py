@@ -26,7 +26,7 @@ def make_deps(
     settings = settings or Settings()
     settings.home.mkdir(parents=True, exist_ok=True)
     data = load_data(settings)
-    embedder = embedder or make_embedder(settings.embedder)
+    embedder = embedder or make_embedder(settings.embedder, settings.embed_threads)
     store = KnowledgeStore(
         open_client(settings),
         embedder,

@@ -47,7 +47,7 @@ def batch_id_for(complaints: list[Complaint], deps: Deps, track_source: str | No
 @contextmanager
 def open_checkpointer(deps: Deps) -> Iterator[Saver]:
     """The checkpointer of ``deps.settings`` (SQLite in ``VOC_HOME``, or Postgres); a thread per batch."""
-    with open_saver(deps.settings) as saver:
+    with open_saver(deps.settings, fence=deps.batch_owner) as saver:
         assert saver is not None
         yield saver
 
@@ -124,7 +124,8 @@ def run_prepared(
     config: dict[str, Any] = {
         "configurable": {"thread_id": batch_id},
         "recursion_limit": deps.settings.recursion_limit,
-        "max_concurrency": deps.settings.max_concurrency,
+        # Chunk tasks queued for other workers only wait here: let enough of them be in flight.
+        "max_concurrency": deps.settings.max_concurrency if deps.chunk_queue is None else 64,
     }
     with open_checkpointer(deps) as saver:
         graph = build_graph(saver)

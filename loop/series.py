@@ -194,8 +194,8 @@ def announce_new(conn: Conn, opened: list[str], batch_id: str, source: str) -> l
             continue
         department = problem[4]
         complaints, known, anonymous = conn.execute(
-            "SELECT COUNT(*), COUNT(DISTINCT customer_hash), SUM(CASE WHEN customer_hash IS NULL THEN 1 ELSE 0 END) "
-            "FROM complaints WHERE tracked_id = ?",
+            "SELECT COUNT(*), COUNT(DISTINCT customer_hash), "
+            "SUM(CASE WHEN customer_hash IS NULL THEN 1 ELSE 0 END) FROM complaints WHERE tracked_id = ?",
             (pid,),
         ).fetchone()
         outbox.emit(

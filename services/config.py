@@ -30,6 +30,9 @@ class ApiSettings(BaseSettings):
         None, description="JSON file with API keys (see README); used together with VOC_API_KEYS."
     )
     job_workers: int = Field(2, ge=1, le=32, description="Batches analysed at the same time per process.")
+    run_batches: bool = Field(
+        True, description="Analyse accepted batches in this process; false when `voc worker`s do it."
+    )
     sync_max_complaints: int = Field(200, ge=1, description="Largest batch POST /v1/analyze accepts.")
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="Larger request bodies get 413.")
     rate_per_minute: int = Field(600, ge=0, description="Requests per minute per key (0 = no limit).")

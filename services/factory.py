@@ -45,7 +45,8 @@ class Services:
         """Build the ``Deps`` (one process at a time builds the knowledge store), then start the workers
         and the webhook dispatcher."""
         self.holder.start()
-        self.runner.start()
+        if self.api.run_batches:
+            self.runner.start()
         self.dispatcher = self.webhooks.dispatcher()
         self.dispatcher.start()
 

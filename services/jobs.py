@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from graph import chunk_queue
 from graph.run import PreparedBatch
 from loop import outbox
 from tools.schema import BatchResult, Complaint, ComplaintResult, LabelSpike, Problem, RowError, RunStats
@@ -72,7 +73,23 @@ def _baseline(conn: Conn) -> None:
 
 # Version 1 is the whole schema as of the storage layer; a voc.db from before it (version 0) gets
 # the tables it lacks and the columns added since.
-MIGRATIONS = [Migration(1, _baseline)]
+WORKERS = """
+CREATE TABLE IF NOT EXISTS workers (
+    id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    slots INTEGER NOT NULL,
+    started_at TEXT NOT NULL,
+    heartbeat REAL NOT NULL,
+    busy INTEGER NOT NULL DEFAULT 0,
+    batches INTEGER NOT NULL DEFAULT 0,
+    chunks_done INTEGER NOT NULL DEFAULT 0,
+    stopped_at TEXT
+);
+"""
+
+# 2: chunk tasks shared by worker processes, and the workers' registry (voc worker, voc workers).
+MIGRATIONS = [Migration(1, _baseline), Migration(2, chunk_queue.SCHEMA + WORKERS)]
 
 COLUMNS = (
     "id, owner, status, stage, done, total, received, accepted, rejected, warnings, source, "
@@ -449,6 +466,54 @@ class JobStore:
         with self._connect() as db:
             rows = db.execute("SELECT job_id, count(*) AS n FROM results GROUP BY job_id").fetchall()
         return {r["job_id"]: int(r["n"]) for r in rows}
+
+    # -- the workers' registry (voc worker processes) ----------------------------------------
+
+    def worker_started(self, worker_id: str, host: str, pid: int, slots: int) -> None:
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO workers (id, host, pid, slots, started_at, heartbeat) VALUES (?, ?, ?, ?, ?, ?)",
+                (worker_id, host, pid, slots, _now(), time.time()),
+            )
+
+    def worker_beat(self, worker_id: str, busy: int, batches: int, chunks_done: int) -> None:
+        with self._connect() as db:
+            db.execute(
+                "UPDATE workers SET heartbeat = ?, busy = ?, batches = ?, chunks_done = ? WHERE id = ?",
+                (time.time(), busy, batches, chunks_done, worker_id),
+            )
+
+    def worker_stopped(self, worker_id: str) -> None:
+        with self._connect() as db:
+            db.execute("UPDATE workers SET stopped_at = ?, busy = 0 WHERE id = ?", (_now(), worker_id))
+
+    def workers(self, within: float) -> list[dict[str, Any]]:
+        """Workers that have not stopped, newest first, each with ``alive``: a heartbeat within
+        ``within`` seconds. Rows of workers stopped or silent for a day are dropped."""
+        now = time.time()
+        with self._connect() as db:
+            db.execute("DELETE FROM workers WHERE heartbeat < ?", (now - 86_400,))
+            rows = db.execute(
+                "SELECT id, host, pid, slots, started_at, heartbeat, busy, batches, chunks_done FROM workers "
+                "WHERE stopped_at IS NULL ORDER BY started_at DESC"
+            ).fetchall()
+        return [
+            {**dict(r), "alive": now - r["heartbeat"] <= within, "age": now - r["heartbeat"]} for r in rows
+        ]
+
+    def chunk_counts(self) -> dict[str, int]:
+        """Chunk tasks by status (queued, running, done, failed)."""
+        with self._connect() as db:
+            rows = db.execute("SELECT status, count(*) FROM chunk_tasks GROUP BY status").fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def is_live_worker(self, runner: str, within: float) -> bool | None:
+        """Whether a runner id is a registered worker with a recent heartbeat (None: not a worker)."""
+        with self._connect() as db:
+            row = db.execute("SELECT heartbeat, stopped_at FROM workers WHERE id = ?", (runner,)).fetchone()
+        if row is None:
+            return None
+        return row["stopped_at"] is None and time.time() - row["heartbeat"] <= within
 
     # -- data generation (knowledge changes) -------------------------------------------------
 

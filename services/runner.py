@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -9,6 +10,7 @@ import threading
 import time
 import uuid
 
+from graph.chunk_queue import ChunkQueue
 from graph.run import open_checkpointer, run_prepared
 from services.holder import DepsHolder
 from services.jobs import Job, JobStore
@@ -52,9 +54,18 @@ class JobRunner:
     HOUSEKEEPING_EVERY = 5.0
 
     def __init__(
-        self, jobs: JobStore, holder: DepsHolder, workers: int, lease_seconds: float, max_attempts: int
+        self,
+        jobs: JobStore,
+        holder: DepsHolder,
+        workers: int,
+        lease_seconds: float,
+        max_attempts: int,
+        chunk_queue: ChunkQueue | None = None,
     ) -> None:
         self.jobs = jobs
+        # With a chunk queue (a `voc worker`), the batches this runner drives have their chunks
+        # computed by every worker; without one, by this process.
+        self.chunk_queue = chunk_queue
         self.holder = holder
         self.workers = workers
         self.lease_seconds = lease_seconds
@@ -66,6 +77,7 @@ class JobRunner:
         self._running = 0
         self._count_lock = threading.Lock()
         self._housekeeper: threading.Thread | None = None
+        self._driving = 0
 
     def start(self) -> None:
         _LIVE.add(self.runner_id)
@@ -81,6 +93,10 @@ class JobRunner:
             self._workers.append(t)
         self._housekeeper = threading.Thread(target=self._housekeep, name="voc-housekeeping", daemon=True)
         self._housekeeper.start()
+
+    def driving(self) -> int:
+        """Batches this runner is running now."""
+        return self._driving
 
     def alive(self) -> int:
         """Worker threads still running."""
@@ -131,10 +147,15 @@ class JobRunner:
                 with self._wake:
                     self._wake.wait(timeout=1.0)
                 continue
+            with self._count_lock:
+                self._driving += 1
             try:
                 self._run(job)
             except Exception:  # never let one batch take a worker thread down
                 log.exception("batch %s: unexpected error in the worker", job.id)
+            finally:
+                with self._count_lock:
+                    self._driving -= 1
 
     def _run(self, job: Job) -> None:
         log.info("batch %s: attempt %d, %d complaints", job.id, job.attempts, job.total)
@@ -145,6 +166,8 @@ class JobRunner:
 
         try:
             deps = self.holder.get()
+            if self.chunk_queue is not None:
+                deps = dataclasses.replace(deps, chunk_queue=self.chunk_queue, batch_owner=self.runner_id)
             prepared = self.jobs.prepared(job.id)
             result = run_prepared(
                 prepared,
@@ -166,6 +189,8 @@ class JobRunner:
             # The job store now holds the results; the checkpoint thread is no longer needed.
             with open_checkpointer(deps) as saver:
                 saver.delete_thread(job.id)
+            if self.chunk_queue is not None:
+                self.chunk_queue.forget(job.id)
 
     def _housekeep(self) -> None:
         # Heartbeats go on while a worker still runs a batch, even after stop().

