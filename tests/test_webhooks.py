@@ -42,6 +42,7 @@ from tools.audit import AuditLog, AuditQuery, cli_actor
 from tools.deps import Deps
 from tools.ingest import rows_from_records
 from tools.settings import Settings
+from tools.sql import database
 
 REPO = Path(__file__).resolve().parent.parent
 FAST = {
@@ -124,7 +125,7 @@ class Receiver:
 
 def service_at(home: Path, **settings: Any) -> WebhookService:
     s = Settings(home=home, engine="rules", **{**FAST, **settings})
-    return WebhookService(s, AuditLog(s.audit_db))
+    return WebhookService(s, AuditLog(database(s, "audit")))
 
 
 def queued(home: Path) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -230,21 +231,20 @@ def test_payloads_carry_ids_and_figures_never_complaint_text(scenario: Scenario)
 # ── kill -9, dead letters ────────────────────────────────────────────────────────────────────────
 
 
-def _emit_events(home: Path, n: int) -> list[str]:
+def _emit_events(where: Path | Settings, n: int) -> list[str]:
     """``n`` events in the warehouse's outbox and one batch.done in the job store's, as the tracker
-    and the job store queue them (inside their own transactions)."""
+    and the job store queue them (inside their own transactions). ``where``: a SQLite home, or
+    settings naming the stores (Postgres)."""
+    s = where if isinstance(where, Settings) else Settings(home=where, engine="rules")
     ids = []
-    with Warehouse(home / "warehouse.db").connect() as conn:
+    with Warehouse(database(s, "warehouse")).connect() as conn:
         for i in range(n):
             ids.append(
                 outbox.emit(conn, "problem.alert", {"alert_id": f"AL-TP-{i:04d}-2026-05", "observed": i})
             )
-    JobStore(home / "voc.db")
-    conn = sqlite3.connect(home / "voc.db", isolation_level=None)
-    conn.execute("BEGIN IMMEDIATE")
-    ids.append(outbox.emit(conn, "batch.done", {"batch_id": "b-0", "accepted": 3}))
-    conn.execute("COMMIT")
-    conn.close()
+    jobs = JobStore(database(s, "jobs"))
+    with jobs.db.transaction() as conn:
+        ids.append(outbox.emit(conn, "batch.done", {"batch_id": "b-0", "accepted": 3}))
     return ids
 
 
@@ -290,14 +290,15 @@ def test_kill_9_of_the_dispatcher_mid_attempt_loses_no_event(tmp_path: Path) -> 
         assert attempts == [1] * (len(ids) - 1) + [2]  # the interrupted attempt counts
 
 
-def test_retries_back_off_then_dead_letter(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+def test_retries_back_off_then_dead_letter(backend: Settings) -> None:
+    """On SQLite and on Postgres: the outboxes, subscriptions and delivery claims."""
+    home, url = backend.home, backend.database_url
     with Receiver(always=503) as receiver:
-        service = service_at(home, webhook_max_attempts=3)
+        service = service_at(home, webhook_max_attempts=3, database_url=url)
         receiver.secret = service.add(
             cli_actor(), WebhookIn(url=receiver.url, events=["problem.alert"])
         ).secret
-        ids = _emit_events(home, 2)[:2]  # the subscription does not want batch.done
+        ids = _emit_events(service.settings, 2)[:2]  # the subscription does not want batch.done
         dispatcher = service.dispatcher()
         t0 = time.monotonic()
         try:
@@ -309,20 +310,19 @@ def test_retries_back_off_then_dead_letter(tmp_path: Path) -> None:
         assert Counter(receiver.attempts) == {ids[0]: 3, ids[1]: 3}  # same id on every retry
         [listed] = service.list().webhooks
         assert (listed.sent, listed.pending, listed.dead, listed.failed_attempts) == (0, 0, 2, 6)
-        again = service_at(home, webhook_max_attempts=3).dispatcher()
+        again = service_at(home, webhook_max_attempts=3, database_url=url).dispatcher()
         try:
             assert again.drain() == DeliveryReport()  # dead letters are not sent again
         finally:
             again.stop()
 
 
-def test_events_before_a_subscription_are_not_sent_to_it(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+def test_events_before_a_subscription_are_not_sent_to_it(backend: Settings) -> None:
     with Receiver() as receiver:
-        service = service_at(home)
-        early = _emit_events(home, 2)
+        service = service_at(backend.home, database_url=backend.database_url)
+        early = _emit_events(service.settings, 2)
         receiver.secret = service.add(cli_actor(), WebhookIn(url=receiver.url, events=["all"])).secret
-        late = _emit_events(home, 1)
+        late = _emit_events(service.settings, 1)
         dispatcher = service.dispatcher()
         try:
             dispatcher.drain()

@@ -1,0 +1,101 @@
+"""The durable stores on both backends (SQLite files, and a fresh Postgres database): what several
+processes rely on when they share one database."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from graph.run import PreparedBatch
+from services.jobs import JobStore
+from services.storage import upgrade
+from tools.audit import Actor, AuditLog, AuditQuery
+from tools.schema import Complaint
+from tools.settings import Settings
+from tools.sql import DB_ERRORS, database
+
+
+def prepared(n: int = 3) -> PreparedBatch:
+    return PreparedBatch(
+        complaints=[Complaint(row=i + 1, id=f"c{i}", text=f"第{i}条投诉：手机银行闪退") for i in range(n)],
+        errors=[],
+        received=n,
+        prepare_seconds=0.0,
+        started_at="2026-12-01T00:00:00+00:00",
+    )
+
+
+def test_the_audit_trail_is_append_only_in_the_database_itself(backend: Settings) -> None:
+    log = AuditLog(database(backend, "audit"))
+    crm = Actor("key:crm", "http")
+    first = log.record(crm, "batch.submit", "b-1", received=3)
+    second = log.record(crm, "batch.read", "b-1", items=3)
+    assert second > first
+    assert [e.action for e in log.query(AuditQuery(target="b-1"))] == ["batch.read", "batch.submit"]
+    db = database(backend, "audit")
+    for statement in ("DELETE FROM events", "UPDATE events SET actor = 'someone-else'"):
+        with pytest.raises(DB_ERRORS, match="append-only"), db.transaction() as conn:
+            conn.execute(statement)
+    assert len(log.query(AuditQuery())) == 2
+
+
+def test_one_idempotency_key_makes_one_batch_however_many_ask_at_once(backend: Settings) -> None:
+    upgrade(backend)
+    stores = [JobStore(database(backend, "jobs")) for _ in range(4)]  # as if four API processes
+    barrier = threading.Barrier(8)
+
+    def submit(i: int) -> tuple[str, bool]:
+        barrier.wait()
+        job, new = stores[i % 4].insert(f"b-{i}", "key:crm", prepared(), None, "order-42", "hash-1")
+        return job.id, new
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(submit, range(8)))
+    assert len({job_id for job_id, _ in answers}) == 1
+    assert sum(new for _, new in answers) == 1
+    assert len(stores[0].recent(None)) == 1
+
+
+def test_each_queued_batch_is_claimed_by_exactly_one_worker(backend: Settings) -> None:
+    jobs = JobStore(database(backend, "jobs"))
+    for i in range(6):
+        jobs.insert(f"b-{i}", "local", prepared(), None, None, f"h{i}")
+    barrier = threading.Barrier(4)
+
+    def claim_all(worker: int) -> list[str]:
+        own = JobStore(database(backend, "jobs"))
+        barrier.wait()
+        got = []
+        while (job := own.claim(f"host:{worker}")) is not None:
+            got.append(job.id)
+        return got
+
+    with ThreadPoolExecutor(4) as pool:
+        claimed = [b for got in pool.map(claim_all, range(4)) for b in got]
+    assert sorted(claimed) == [f"b-{i}" for i in range(6)]
+    # Finishing needs the claim: another runner's finish changes nothing.
+    job = jobs.get("b-0")
+    assert job is not None and job.runner is not None
+    assert jobs.release("b-0", "someone-else", "boom", 3) == "lost"
+    assert jobs.release("b-0", job.runner, None, 3) == "queued"
+
+
+def test_a_batch_whose_worker_went_silent_is_queued_again(backend: Settings) -> None:
+    jobs = JobStore(database(backend, "jobs"))
+    jobs.insert("b-1", "local", prepared(), None, None, "h")
+    assert jobs.claim("far-away-host:123:abc") is not None
+    assert jobs.reclaim(lambda runner: False, lease_seconds=3600, max_attempts=3) == []
+    assert jobs.reclaim(lambda runner: False, lease_seconds=-1, max_attempts=3) == ["b-1"]
+    again = jobs.claim("another-host:9:def")
+    assert again is not None and again.id == "b-1" and again.attempts == 2
+
+
+def test_voc_db_upgrade_is_idempotent_and_reports_every_store(backend: Settings) -> None:
+    first = upgrade(backend)
+    assert [s.name for s in first] == ["jobs", "warehouse", "audit", "checkpoints"]
+    assert all(s.before == 0 and s.after > 0 for s in first)
+    again = upgrade(backend)
+    assert [(s.before, s.after) for s in again] == [(s.after, s.after) for s in first]
+    assert {s.dialect for s in again} == {"postgres" if backend.database_url else "sqlite"}
