@@ -40,7 +40,8 @@ def trace_and_attribute(
     owners = attribute_rules(complaints, vectors, causes, deps)
     limit, _ = threshold(deps)
     sure = [calibrate(deps.calibration, rc, at)[0].confidence for rc, at in zip(causes, owners, strict=True)]
-    unsure = [i for i, conf in enumerate(sure) if conf < limit]
+    # 1 sends everything, even a confidence that rounds to 1.0.
+    unsure = [i for i, conf in enumerate(sure) if conf < limit or limit >= 1]
     llm = deps.llm
     assert llm is not None
     log.meter.add("cascade.kept", len(complaints) - len(unsure))
@@ -48,7 +49,7 @@ def trace_and_attribute(
     # The calls the whole chunk would have cost, for the saving run.json reports.
     log.meter.add("cascade.calls_if_all", -(-len(complaints) // llm.batch_size))
     for i, conf in enumerate(sure):
-        if conf >= limit:
+        if conf >= limit and limit < 1:
             log.note(
                 complaints[i].id, f"kept by rules: label confidence {conf:.2f} >= cascade threshold {limit}"
             )
