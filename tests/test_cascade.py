@@ -144,3 +144,38 @@ def test_cli_summary_and_run_json_state_the_cascade(
     run = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert run["cascade"]["kept"] == 12 and run["cascade"]["sent"] == 0
     assert "分流 Cascade" in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_the_curve_and_the_thresholds_read_off_it() -> None:
+    from tools.calibration import (
+        Calibration,
+        FieldMap,
+        cascade_curve,
+        cascade_threshold,
+        review_threshold,
+        threshold_from_curve,
+    )
+
+    # 100 rows: confidence k/100, right when k >= 40, and one early right row every tenth.
+    conf = [k / 100 for k in range(100)]
+    right = [k >= 40 or k % 10 == 0 for k in range(100)]
+    curve = cascade_curve(conf, right)
+    assert curve == cascade_curve(conf, right)  # deterministic
+    at = {p.threshold: p for p in curve}
+    assert (at[0.0].kept, at[0.0].below, at[0.0].kept_accuracy) == (100, 0, 0.64)
+    assert (at[0.4].kept, at[0.4].kept_accuracy, at[0.4].below_accuracy) == (60, 1.0, 0.1)
+    assert at[1.0].kept == 0 and at[1.0].kept_accuracy is None
+    # The lowest step from which the kept accuracy stays at or above the target.
+    assert threshold_from_curve(curve, 0.95) == 0.38
+    assert threshold_from_curve(curve, 1.0) == 0.4
+
+    fields = {name: FieldMap(a=1, b=0, rows=100, accuracy=0.64) for name in ("label", "department", "grade")}
+    cal = Calibration(version="test", recipe={}, fields=fields, curve=curve)  # type: ignore[arg-type]
+    assert cascade_threshold(cal, None, 1.0) == (0.4, "calibration test, kept accuracy >= 1.0")
+    assert cascade_threshold(cal, 0.3, 1.0)[0] == 0.3  # the setting wins
+    assert cascade_threshold(None, None, 0.85)[0] == 0.85
+    # Review: the highest step, not above the cascade's, below which at most half were right.
+    limit, source = review_threshold(cal, None, 0.5, 0.4)
+    assert limit == 0.4 and source.startswith("calibration test")
+    assert review_threshold(cal, None, 0.5, 0.3)[0] == 0.3
+    assert review_threshold(cal, 0.2, 0.5, 0.4)[0] == 0.2
