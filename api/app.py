@@ -15,7 +15,7 @@ from starlette.formparsers import MultiPartParser
 from api import errors
 from api.limits import BodyLimitMiddleware
 from api.models import BatchIn, ProgressEvent
-from api.routes import actions, analyze, audit, batches, health, knowledge, tracking, webhooks
+from api.routes import actions, analyze, audit, batches, health, knowledge, review, tracking, webhooks
 from mcp_server.http import mount as mount_mcp
 from services.config import ApiSettings, package_version
 from services.factory import build_services
@@ -79,7 +79,7 @@ def create_app(
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, api_settings.max_body_bytes)
     app.add_middleware(BodyLimitMiddleware, max_bytes=api_settings.max_body_bytes)
     errors.install(app)
-    for module in (health, batches, analyze, knowledge, tracking, actions, webhooks, audit):
+    for module in (health, batches, analyze, knowledge, tracking, review, actions, webhooks, audit):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
 

@@ -13,6 +13,7 @@ from services.batches import BatchService
 from services.config import Principal, Scope
 from services.factory import Services
 from services.knowledge import KnowledgeService
+from services.review import ReviewService
 from services.tracking import TrackingService
 from services.webhooks import WebhookService
 
@@ -40,6 +41,10 @@ def get_tracking(services: ServicesDep) -> TrackingService:
     return services.tracking
 
 
+def get_review(services: ServicesDep) -> ReviewService:
+    return services.review
+
+
 def get_webhooks(services: ServicesDep) -> WebhookService:
     return services.webhooks
 
@@ -53,6 +58,7 @@ KnowledgeDep = Annotated[KnowledgeService, Depends(get_knowledge)]
 TrackingDep = Annotated[TrackingService, Depends(get_tracking)]
 WebhooksDep = Annotated[WebhookService, Depends(get_webhooks)]
 ActionsDep = Annotated[ActionService, Depends(get_actions)]
+ReviewDep = Annotated[ReviewService, Depends(get_review)]
 
 
 def caller(

@@ -19,13 +19,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from cli.common import EngineOpt, HomeOpt, build_settings, console, err, load_deps
+from cli.common import CascadeThresholdOpt, EngineOpt, HomeOpt, build_settings, console, err, load_deps
 from graph.run import PreparedBatch, batch_id_for, prepare_batch, run_prepared
 from tools.audit import AuditError, AuditLog, cli_actor
 from tools.datafile import DataFileError
 from tools.ingest import InputFileError, ReadInfo, read_batch
 from tools.report import write_outputs
-from tools.schema import BatchResult, TrackingSummary
+from tools.schema import BatchResult, CascadeStats, TrackingSummary
 from tools.settings import REPO_DATA, Settings
 from tools.sql import database
 
@@ -164,13 +164,12 @@ def _analyze(
 
 def _note_done(settings: Settings, result: BatchResult) -> None:
     """Queue the batch.done webhook event (delivered by voc serve or voc webhooks deliver)."""
-    import sqlite3
-
     from services.webhooks import note_cli_batch_done
+    from tools.sql import DB_ERRORS
 
     try:
         note_cli_batch_done(settings, result)
-    except (OSError, sqlite3.Error) as exc:
+    except (OSError,) + DB_ERRORS as exc:
         err.print(f"[yellow]batch.done event not queued ({type(exc).__name__}); the run is complete.[/]")
 
 
@@ -213,6 +212,14 @@ def _tracking_line(t: TrackingSummary | None, tracking: bool) -> str:
     )
 
 
+def cascade_line(k: CascadeStats) -> str:
+    """engine auto in one line: where the complaints went and what that saved (an estimate)."""
+    return (
+        f"threshold {k.threshold}: {k.kept} kept by rules · {k.sent} sent to the model "
+        f"({k.fell_back} fell back) · saved ~{k.calls_saved} calls, ~{k.tokens_saved:,} tokens (estimate)"
+    )
+
+
 def _summary(result: BatchResult, html: Path, out: Path, tracking: bool) -> None:
     s = result.stats
     c = s.counts
@@ -244,6 +251,8 @@ def _summary(result: BatchResult, html: Path, out: Path, tracking: bool) -> None
         tokens = s.llm.tokens.get("total", 0)
         spent = " · token budget spent" if s.llm.budget_exhausted else ""
         head.add_row("LLM", f"{requests} requests · {tokens:,} tokens · {s.fallbacks} fallbacks{spent}")
+    if s.cascade is not None:
+        head.add_row("Cascade", cascade_line(s.cascade))
     console.print(head)
     if result.problems:
         top = Table(title="Top problems", title_justify="left")
@@ -310,6 +319,7 @@ def analyze(
     ] = False,
     home: HomeOpt = None,
     engine: EngineOpt = None,
+    cascade_threshold: CascadeThresholdOpt = None,
     no_track: NoTrackOpt = False,
     source: SourceOpt = "default",
     encoding: Annotated[
@@ -344,7 +354,9 @@ def analyze(
     the period before. Send each month's (or week's) export as it comes; a complaint sent
     again, with the same --source and id, is updated, never counted twice.
     """
-    settings = build_settings(home, engine, service_matrix=service_matrix, taxonomy=taxonomy)
+    settings = build_settings(
+        home, engine, cascade_threshold, service_matrix=service_matrix, taxonomy=taxonomy
+    )
     _analyze(
         input, out, settings, fresh, track=not no_track, source=source, encoding=encoding, column_spec=columns
     )
@@ -360,6 +372,7 @@ def demo(
     ] = False,
     home: HomeOpt = None,
     engine: EngineOpt = None,
+    cascade_threshold: CascadeThresholdOpt = None,
     no_track: NoTrackOpt = False,
     source: SourceOpt = "default",
 ) -> None:
@@ -368,11 +381,10 @@ def demo(
     Like voc analyze, it keeps the sample in the warehouse of --home (tracked problems, trends);
     use --no-track, or a --home of its own, to keep it apart from your own batches.
     """
-    settings = build_settings(home, engine)
-    how = (
-        f"llm engine, {settings.llm_model} at {settings.llm_base_url}"
-        if settings.resolved_engine() == "llm"
-        else "offline, rules engine"
-    )
+    settings = build_settings(home, engine, cascade_threshold)
+    how = "offline, rules engine"
+    if settings.resolved_engine() == "llm":
+        how = f"llm engine, {settings.llm_model} at {settings.llm_base_url}"
+        how = f"cascade: rules, then the unsure to the {how}" if settings.cascade else how
     console.print(f"Analysing the bundled sample [bold]{SAMPLE.name}[/] ({how})…")
     _analyze(SAMPLE, out, settings, fresh=fresh, track=not no_track, source=source)

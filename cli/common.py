@@ -39,18 +39,36 @@ EngineOpt = Annotated[
     EngineChoice | None,
     typer.Option(
         "--engine",
-        help="rules (offline), llm (the OpenAI-compatible endpoint in VOC_LLM_BASE_URL and "
-        "VOC_LLM_MODEL) or auto (llm when both are set). Default: $VOC_ENGINE, else auto.",
+        help="rules (offline), llm (every complaint to the OpenAI-compatible endpoint in "
+        "VOC_LLM_BASE_URL and VOC_LLM_MODEL) or auto (with both set, rules first and only the "
+        "complaints it is unsure of to the model; else rules). Default: $VOC_ENGINE, else auto.",
+        show_default=False,
+    ),
+]
+CascadeThresholdOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--cascade-threshold",
+        min=0.0,
+        max=1.0,
+        help="--engine auto: send complaints whose calibrated label confidence is below this to the "
+        "model (0: none, 1: all). Default: $VOC_CASCADE_THRESHOLD, else read off the calibration "
+        "curve for $VOC_CASCADE_TARGET (0.85).",
         show_default=False,
     ),
 ]
 
 
 def build_settings(
-    home: Path | None = None, engine: EngineChoice | None = None, **paths: Path | None
+    home: Path | None = None,
+    engine: EngineChoice | None = None,
+    cascade_threshold: float | None = None,
+    **paths: Path | None,
 ) -> Settings:
     """Settings with the command's options on top; an engine that cannot run ends it here with exit 2."""
     overrides: dict[str, object] = {f"{k}_path": v for k, v in paths.items() if v is not None}
+    if cascade_threshold is not None:
+        overrides["cascade_threshold"] = cascade_threshold
     if home is not None:
         overrides["home"] = home
     if engine is not None:

@@ -143,6 +143,13 @@ def eval_cmd(
             f"{lang} rows: dim / L2 / dept",
             f"{m['dimension_accuracy']:.3f} / {m['l2_accuracy']:.3f} / {m['department_accuracy']:.3f}",
         )
+    if report.cascade is not None:
+        k = report.cascade
+        kept = "-" if k.kept_accuracy is None else f"{k.kept_accuracy:.3f}"
+        table.add_row(
+            f"cascade: kept share / kept accuracy at {k.threshold}",
+            f"{k.kept_share:.3f} / {kept} (all rules results: {k.overall_accuracy:.3f})",
+        )
     console.print(table)
     conf = Table(title="Dimension confusion (rows: expected, columns: predicted)", title_justify="left")
     dims = sorted(s.dimension_confusion)

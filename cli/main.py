@@ -6,7 +6,21 @@ import sys
 
 import typer
 
-from cli import actions, analyze, audit, data, db, evaluate, kb, serve, tracking, train, webhooks, workers
+from cli import (
+    actions,
+    analyze,
+    audit,
+    data,
+    db,
+    evaluate,
+    kb,
+    review,
+    serve,
+    tracking,
+    train,
+    webhooks,
+    workers,
+)
 
 app = typer.Typer(
     name="voc",
@@ -36,6 +50,7 @@ app.add_typer(audit.app)
 app.add_typer(tracking.problems_app, name="problems")
 app.add_typer(tracking.app)
 app.add_typer(tracking.periods_app, name="periods")
+app.add_typer(review.app)
 app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(actions.app, name="actions")
 app.add_typer(kb.app, name="kb")

@@ -17,12 +17,13 @@ from tools.calibration import (
     CalibratedField,
     Calibration,
     build_calibration,
+    cascade_curve,
     expected_calibration_error,
     raw_scores,
     reliability,
 )
 from tools.deps import Deps
-from tools.schema import BatchResult
+from tools.schema import BatchResult, ComplaintResult
 
 Samples = dict[CalibratedField, tuple[list[float], list[bool]]]
 
@@ -67,6 +68,29 @@ def samples(rows: list[EvalRow], result: BatchResult) -> Samples:
     return out
 
 
+def result_right(row: EvalRow, res: ComplaintResult) -> bool:
+    """A result is right when its department is, and its label is (a complaint) or it was not read
+    as a negative voice (not a complaint): what keeping the rules engine's answer risks."""
+    if res.attribution.department_id != row.expected.department:
+        return False
+    if row.expected.negative:
+        return res.root_cause.l2 == row.expected.l2
+    return not res.root_cause.is_negative_voice
+
+
+def kept_points(rows: list[EvalRow], result: BatchResult, cal: Calibration) -> tuple[list[float], list[bool]]:
+    """Each rules result's calibrated label confidence and whether it was right (the cascade's view)."""
+    by_id = {r.id: r for r in result.results}
+    conf, right = [], []
+    for row in rows:
+        res = by_id.get(row.id)
+        if res is None or res.engine != "rules":
+            continue
+        conf.append(cal.apply("label", res.root_cause.confidence))
+        right.append(result_right(row, res))
+    return conf, right
+
+
 def measure(s: Samples, cal: Calibration | None) -> dict[str, FieldReliability]:
     """ECE per field for the raw scores and, with a map, for the calibrated confidence."""
     out: dict[str, FieldReliability] = {}
@@ -86,7 +110,8 @@ def measure(s: Samples, cal: Calibration | None) -> dict[str, FieldReliability]:
 def fit_calibration(deps: Deps, dataset: Path | str = DEFAULT_DATASET, split: str = "dev") -> Calibration:
     """Analyse ``split`` with raw scores and fit each field's map to how often it was right."""
     rows = load_dataset(dataset, split)
-    s = samples(rows, raw_run(deps, rows, f"calibrate:{Path(dataset).name}:{split}"))
+    result = raw_run(deps, rows, f"calibrate:{Path(dataset).name}:{split}")
+    s = samples(rows, result)
     recipe: dict[str, str | int | None] = {
         "dataset": Path(dataset).name,
         "split": split,
@@ -97,4 +122,6 @@ def fit_calibration(deps: Deps, dataset: Path | str = DEFAULT_DATASET, split: st
         "service_matrix": deps.versions.get("service_matrix"),
         "embedder": deps.versions.get("embedder"),
     }
-    return build_calibration(s, recipe)
+    cal = build_calibration(s, recipe)
+    # The curve is read on the same rows through the fitted map (two parameters: little to overfit).
+    return cal.model_copy(update={"curve": cascade_curve(*kept_points(rows, result, cal))})

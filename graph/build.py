@@ -12,7 +12,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
-from agents import analysis
+from agents import analysis, cascade
 from agents.analysis import PRIORITIES, Item
 from agents.attribution import attribute
 from agents.remediation import propose
@@ -38,6 +38,7 @@ from tools.deps import Deps
 from tools.embeddings import from_bytes, to_bytes
 from tools.schema import (
     Attribution,
+    CascadeStats,
     ClusterCut,
     Complaint,
     ComplaintResult,
@@ -114,10 +115,14 @@ def compute_chunk(state: ChunkTask, deps: Deps, thread: str | None) -> ChunkOutp
         from agents.triage import new_log
 
         log = new_log(deps, thread)
-    causes = trace(complaints, vectors, deps, log)
-    t2 = time.perf_counter()
-    owners = attribute(complaints, vectors, causes, deps, log)
-    t3 = time.perf_counter()
+    if log is not None and deps.settings.cascade:
+        causes, owners = cascade.trace_and_attribute(complaints, vectors, deps, log)
+        t2 = t3 = time.perf_counter()
+    else:
+        causes = trace(complaints, vectors, deps, log)
+        t2 = time.perf_counter()
+        owners = attribute(complaints, vectors, causes, deps, log)
+        t3 = time.perf_counter()
     processed = [
         ProcessedRecord(
             id=c.id,
@@ -298,7 +303,28 @@ def report(state: BatchState, runtime: Runtime[Deps]) -> BatchState:
         stats.fallbacks = int(
             sum(v for k, v in state.get("llm_usage", {}).items() if k.startswith("fallback_items."))
         )
+        if deps.settings.cascade:
+            stats.cascade = cascade_stats(state.get("llm_usage", {}), deps)
     return {"problems": problems, "stats": stats.model_dump(mode="json")}
+
+
+def cascade_stats(usage: dict[str, float], deps: Deps) -> CascadeStats:
+    """What the cascade did in this batch, and an estimate of what it saved."""
+    kept, sent = int(usage.get("cascade.kept", 0)), int(usage.get("cascade.sent", 0))
+    calls = int(usage.get("calls.trace", 0))
+    per = usage.get("task_tokens.trace", 0) / sent if sent else None
+    limit, source = cascade.threshold(deps)
+    return CascadeStats(
+        threshold=limit,
+        threshold_source=source,
+        kept=kept,
+        sent=sent,
+        fell_back=int(usage.get("cascade.fell_back", 0)),
+        calls=calls,
+        calls_saved=max(0, int(usage.get("cascade.calls_if_all", 0)) - calls),
+        tokens_per_complaint=round(per, 1) if per is not None else None,
+        tokens_saved=round(kept * per) if per is not None else 0,
+    )
 
 
 def llm_stats(usage: dict[str, float], deps: Deps) -> LLMStats:

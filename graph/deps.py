@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from agents.attribution import build_attribution_index
 from agents.tracing import build_tracing_index
-from tools.calibration import load_calibration
+from tools.calibration import cascade_threshold, load_calibration
 from tools.datafile import file_digest
 from tools.deps import Deps, knowledge_sources, load_data, package_version
 from tools.embeddings import Embedder, make_embedder
@@ -57,6 +57,10 @@ def make_deps(
     if llm is not None:
         # Only llm runs carry these, so a rules batch keeps its identity (and its checkpoint).
         versions.update(llm.versions())
+        if settings.cascade:
+            # Another threshold sends other complaints: another batch, not a reused result.
+            limit, _ = cascade_threshold(calibration, settings.cascade_threshold, settings.cascade_target)
+            versions.update(engine="auto", cascade_threshold=str(limit))
     deps = Deps(
         settings=settings,
         embedder=embedder,

@@ -75,6 +75,10 @@ def _items(state: BatchState, deps: Deps, warehouse: Warehouse) -> list[TrackIte
                 read_hash=key,
                 problem_name=names.get(c["id"]),
                 evidence=tuple(dict.fromkeys(e["text"] for e in rc.get("evidence", []) if e.get("text")))[:6],
+                label_confidence=rc.get("confidence"),
+                department_confidence=at.get("confidence"),
+                grade_confidence=r.get("grade_confidence"),
+                engine=r.get("engine"),
             )
         )
     return items

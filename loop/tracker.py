@@ -63,6 +63,10 @@ class TrackItem:
     read_hash: str  # the cache key of the text vector
     problem_name: str | None = None  # the batch problem it was grouped in, to name a new one
     evidence: tuple[str, ...] = ()  # the root cause's evidence words, as matched in the masked text
+    label_confidence: float | None = None  # as shown with the result, for the review queue
+    department_confidence: float | None = None
+    grade_confidence: float | None = None
+    engine: str | None = None
 
 
 @dataclass
@@ -280,6 +284,10 @@ class Tracker:
                     read_hash=it.read_hash,
                     flags=flags,
                     evidence=list(it.evidence),
+                    label_confidence=it.label_confidence,
+                    department_confidence=it.department_confidence,
+                    grade_confidence=it.grade_confidence,
+                    engine=it.engine,
                 ),
             )
 

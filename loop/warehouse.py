@@ -19,7 +19,7 @@ import numpy as np
 from loop import outbox, webhook_tables
 from tools.sql import Conn, Database, Migration, Row, chunked, placeholders, upsert
 
-SCHEMA_VERSION = 5  # 3: webhooks (or actions); 4: both; 5: complaints.evidence
+SCHEMA_VERSION = 6  # 3: webhooks (or actions); 4: both; 5: complaints.evidence; 6: confidence, engine
 SCHEMA = (
     """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -53,6 +53,10 @@ CREATE TABLE IF NOT EXISTS complaints (
     read_hash TEXT NOT NULL,
     flags TEXT NOT NULL DEFAULT '[]',
     evidence TEXT NOT NULL DEFAULT '[]',
+    label_confidence REAL,
+    department_confidence REAL,
+    grade_confidence REAL,
+    engine TEXT,
     updated_at TEXT NOT NULL,
     PRIMARY KEY (source, id)
 );
@@ -201,12 +205,17 @@ class StoredComplaint:
     read_hash: str
     flags: list[str]
     evidence: list[str] = field(default_factory=list)  # the root cause's evidence words (masked text)
+    # As shown with the result (calibrated for rules results); None for complaints stored before v6.
+    label_confidence: float | None = None
+    department_confidence: float | None = None
+    grade_confidence: float | None = None
+    engine: str | None = None
 
 
 _COMPLAINT_COLUMNS = (
     "source, id, version, text_hash, text, period, received_at, negative, dimension, l2, l3, "
     "department_id, department, grade, priority, severity, customer_hash, batch_id, tracked_id, "
-    "embedder, read_hash, flags, evidence"
+    "embedder, read_hash, flags, evidence, label_confidence, department_confidence, grade_confidence, engine"
 )
 
 
@@ -240,6 +249,10 @@ def _complaint(row: Row) -> StoredComplaint:
         read_hash=row["read_hash"],
         flags=json.loads(row["flags"]),
         evidence=json.loads(row["evidence"]),
+        label_confidence=row["label_confidence"],
+        department_confidence=row["department_confidence"],
+        grade_confidence=row["grade_confidence"],
+        engine=row["engine"],
     )
 
 
@@ -247,12 +260,21 @@ def _baseline(conn: Conn) -> None:
     """Every table (CREATE ... IF NOT EXISTS keeps the old ones), and the columns added to a table
     after it was first created."""
     conn.script(SCHEMA)
-    if "evidence" not in conn.columns("complaints"):
+    have = conn.columns("complaints")
+    if "evidence" not in have:
         conn.execute("ALTER TABLE complaints ADD COLUMN evidence TEXT NOT NULL DEFAULT '[]'")
+    for name, kind in (
+        ("label_confidence", "REAL"),
+        ("department_confidence", "REAL"),
+        ("grade_confidence", "REAL"),
+        ("engine", "TEXT"),
+    ):
+        if name not in have:
+            conn.execute(f"ALTER TABLE complaints ADD COLUMN {name} {kind}")
 
 
 # One idempotent step brings any older warehouse to SCHEMA_VERSION (the SQLite files of versions
-# 1-4 carry their number in PRAGMA user_version); numbered steps after it go below as they come.
+# 1-5 carry their number in PRAGMA user_version); numbered steps after it go below as they come.
 MIGRATIONS = [Migration(SCHEMA_VERSION, _baseline)]
 
 
@@ -369,6 +391,10 @@ class Warehouse:
                 c.read_hash,
                 json.dumps(c.flags),
                 json.dumps(c.evidence, ensure_ascii=False),
+                c.label_confidence,
+                c.department_confidence,
+                c.grade_confidence,
+                c.engine,
                 now,
             ),
         )

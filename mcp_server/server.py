@@ -11,7 +11,14 @@ import anyio.to_thread
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 
-from mcp_server import action_tools, batch_tools, complaint_tools, knowledge_tools, tracking_tools
+from mcp_server import (
+    action_tools,
+    batch_tools,
+    complaint_tools,
+    knowledge_tools,
+    review_tools,
+    tracking_tools,
+)
 from mcp_server.registry import tool_list
 from mcp_server.resources import add_prompts, add_resources
 from mcp_server.runtime import Runtime
@@ -121,6 +128,7 @@ def build_server(
             complaint_tools.TOOLS,
             knowledge_tools.TOOLS,
             tracking_tools.TOOLS,
+            review_tools.TOOLS,
             action_tools.TOOLS,
         ),
         lifespan=lifespan,

@@ -10,6 +10,7 @@ from services.config import ApiSettings
 from services.holder import DepsHolder
 from services.jobs import JobStore
 from services.knowledge import KnowledgeService
+from services.review import ReviewService
 from services.runner import JobRunner
 from services.security import Auth
 from services.tracking import TrackingService
@@ -36,6 +37,7 @@ class Services:
     tracking: TrackingService
     webhooks: WebhookService
     actions: ActionService
+    review: ReviewService
     auth: Auth
     audit: AuditLog
     embedder_ready: bool = False
@@ -88,6 +90,7 @@ def build_services(
         tracking=TrackingService(settings, audit),
         webhooks=WebhookService(settings, audit),
         actions=ActionService(settings, audit),
+        review=ReviewService(settings, audit),
         auth=auth or Auth(api_settings),
         audit=audit,
     )

@@ -397,12 +397,19 @@ def test_cli_runs_on_the_endpoint_in_the_environment(
 
     monkeypatch.setenv("VOC_LLM_BASE_URL", server.base_url)
     monkeypatch.setenv("VOC_LLM_MODEL", "fake-model")
-    done = CliRunner().invoke(app, args)  # --engine auto: the endpoint is configured
+    # --engine auto with the endpoint configured: the cascade, which sends only what rules is unsure of
+    done = CliRunner().invoke(app, [*args, "--cascade-threshold", "1"])
     assert done.exit_code == 0, done.output
     run = json.loads((tmp_path / "out" / "run.json").read_text(encoding="utf-8"))
     assert run["engine_use"] == {"llm": len(TEXTS)}
-    assert run["llm"]["calls"]["trace"] == 1 and run["versions"]["engine"] == "llm"
-    assert "LLM" in done.output and "requests" in done.output
+    assert run["cascade"]["sent"] == len(TEXTS) and run["versions"]["engine"] == "auto"
+    assert run["llm"]["calls"]["trace"] == 1
+    assert "LLM" in done.output and "requests" in done.output and "Cascade" in done.output
+    done = CliRunner().invoke(app, [*args, "--engine", "llm"])
+    assert done.exit_code == 0, done.output
+    run = json.loads((tmp_path / "out" / "run.json").read_text(encoding="utf-8"))
+    assert run["engine_use"] == {"llm": len(TEXTS)} and run["versions"]["engine"] == "llm"
+    assert run["cascade"] is None
 
 
 def test_prompts_never_reach_a_tracing_service_switched_on_by_the_environment(

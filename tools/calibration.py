@@ -6,6 +6,12 @@ per field, fitted on the labelled set's dev split by ``voc eval --calibrate`` an
 recipe in ``data/models/calibration.json``. Platt rather than isotonic regression: with about 200
 rows an isotonic step function learns the dev rows by heart (in-sample error 0) and is far worse
 on the holdout split.
+
+The same file keeps the cascade curve: for each threshold on the calibrated label confidence, the
+share of the calibration rows the rules engine keeps (confidence at or above it) and how often
+those kept results were right (label and department). ``engine auto`` sends the complaints below
+the threshold to the model; the review queue lists them. Both thresholds default to a point read
+off this curve (see :func:`cascade_threshold` and :func:`review_threshold`).
 """
 
 from __future__ import annotations
@@ -49,6 +55,22 @@ class FieldMap(BaseModel):
         return round(1 / (1 + math.exp(-(self.a * _logit(raw) + self.b))), 3)
 
 
+# Thresholds tried for the cascade curve; a point keeping fewer rows than this is too noisy to steer by.
+CURVE_STEP = 0.02
+CURVE_MIN_ROWS = 20
+
+
+class CurvePoint(BaseModel):
+    """One threshold on the calibrated label confidence and what it would have done on the fit rows."""
+
+    threshold: float = Field(description="Calibrated label confidence; below it a complaint is sent.")
+    kept: int = Field(description="Rows at or above the threshold (kept by rules).")
+    kept_share: float = Field(description="kept / rows.")
+    kept_accuracy: float | None = Field(description="Share of kept rows right (label and department).")
+    below: int = Field(description="Rows below the threshold (sent to the model).")
+    below_accuracy: float | None = Field(description="Share of the rows below the threshold right.")
+
+
 class Calibration(BaseModel):
     """The maps for label, department and grade confidence, and how they were made."""
 
@@ -59,6 +81,9 @@ class Calibration(BaseModel):
         description="dataset, split, rows, date, seed (none: the fit is deterministic), data versions."
     )
     fields: dict[CalibratedField, FieldMap]
+    curve: list[CurvePoint] = Field(
+        default_factory=list, description="The cascade curve on the fit rows (empty in older files)."
+    )
 
     def apply(self, name: CalibratedField, raw: float) -> float:
         return self.fields[name].apply(raw)
@@ -174,3 +199,75 @@ def expected_calibration_error(
     n = len(confidence)
     gaps = [b.rows / n * abs(b.confidence - b.accuracy) for b in reliability(confidence, correct, bins)]
     return round(sum(gaps), 4) if n else 0.0
+
+
+def cascade_curve(confidence: Sequence[float], correct: Sequence[bool]) -> list[CurvePoint]:
+    """Kept share and kept accuracy at every threshold step, from the fit rows' calibrated label
+    confidence and whether each result was right."""
+    n = len(confidence)
+    out = []
+    for k in range(round(1 / CURVE_STEP) + 1):
+        t = round(k * CURVE_STEP, 4)
+        kept = [bool(correct[i]) for i in range(n) if confidence[i] >= t]
+        below = [bool(correct[i]) for i in range(n) if confidence[i] < t]
+        out.append(
+            CurvePoint(
+                threshold=t,
+                kept=len(kept),
+                kept_share=round(len(kept) / n, 4) if n else 0.0,
+                kept_accuracy=round(sum(kept) / len(kept), 4) if kept else None,
+                below=len(below),
+                below_accuracy=round(sum(below) / len(below), 4) if below else None,
+            )
+        )
+    return out
+
+
+def threshold_from_curve(curve: Sequence[CurvePoint], target: float) -> float | None:
+    """The lowest threshold from which kept accuracy stays at or above ``target`` at every higher
+    step that still keeps enough rows to read; None when no step does."""
+    steady = [p for p in curve if p.kept >= CURVE_MIN_ROWS and p.kept_accuracy is not None]
+    chosen = None
+    for p in reversed(steady):
+        if p.kept_accuracy is None or p.kept_accuracy < target:
+            break
+        chosen = p.threshold
+    return chosen
+
+
+def cascade_threshold(cal: Calibration | None, explicit: float | None, target: float) -> tuple[float, str]:
+    """The cascade threshold in force and where it came from.
+
+    An explicit setting wins; else the curve's point for ``target``; without a curve (an older
+    file, or none) the target itself, as the calibrated confidence is the chance a result is right.
+    """
+    if explicit is not None:
+        return explicit, "VOC_CASCADE_THRESHOLD"
+    if cal is not None and cal.curve:
+        found = threshold_from_curve(cal.curve, target)
+        if found is not None:
+            return found, f"calibration {cal.version}, kept accuracy >= {target}"
+        return 1.0, f"calibration {cal.version}: no threshold reaches {target}; every complaint is sent"
+    return target, f"no calibration curve; confidence below the target {target}"
+
+
+def review_threshold(
+    cal: Calibration | None, explicit: float | None, below_accuracy: float, cascade: float
+) -> tuple[float, str]:
+    """The review threshold in force and where it came from: an explicit setting, else the highest
+    step (not above ``cascade``) below which results were right at most ``below_accuracy`` of the
+    time, else ``below_accuracy`` itself read as a calibrated confidence."""
+    if explicit is not None:
+        return explicit, "VOC_REVIEW_THRESHOLD"
+    if cal is not None and cal.curve:
+        fits = [
+            p.threshold
+            for p in cal.curve
+            if p.threshold <= cascade
+            and p.below >= CURVE_MIN_ROWS
+            and p.below_accuracy is not None
+            and p.below_accuracy <= below_accuracy
+        ]
+        if fits:
+            return max(fits), f"calibration {cal.version}, below it right <= {below_accuracy}"
+    return min(below_accuracy, cascade), f"{below_accuracy} read as a calibrated confidence (no curve point)"

@@ -328,6 +328,8 @@ class LLM:
             meter.add("tokens.prompt", prompt)
             meter.add("tokens.completion", completion)
             meter.add("tokens.total", actual)
+            # Per task too: the cascade's saving is read from what tracing calls cost.
+            meter.add(f"task_tokens.{task}", actual)
             return out
         finally:
             meter.ledger.settle(estimate, actual)

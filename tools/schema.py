@@ -395,6 +395,26 @@ class LLMStats(BaseModel):
     dropped_citations: int = Field(0, description="Cited source ids that were not among those retrieved.")
 
 
+class CascadeStats(BaseModel):
+    """engine auto: which complaints the rules engine kept, which went to the model, what it saved."""
+
+    threshold: float = Field(description="Calibrated label confidence below which a complaint was sent.")
+    threshold_source: str = Field(description="Where the threshold came from (setting or calibration curve).")
+    kept: int = Field(description="Complaints kept by rules (confident enough); never sent.")
+    sent: int = Field(description="Complaints sent to the model.")
+    fell_back: int = Field(description="Sent, but the model's answer was unusable: rules result used.")
+    calls: int = Field(description="Tracing + attribution calls made.")
+    calls_saved: int = Field(description="Estimate: calls if every complaint were sent, less calls.")
+    tokens_per_complaint: float | None = Field(
+        description="Measured: tokens of the tracing calls made per complaint sent; null when none was sent."
+    )
+    tokens_saved: int = Field(description="Estimate: kept complaints x tokens_per_complaint.")
+    note: str = Field(
+        "calls_saved and tokens_saved are estimates from the calls that were made",
+        description="How the savings were reckoned.",
+    )
+
+
 class CutCandidate(BaseModel):
     """One distance cut the batch's clustering tried."""
 
@@ -440,6 +460,7 @@ class RunStats(BaseModel):
     resumed: bool = Field(False, description="This run continued an interrupted batch from its checkpoint.")
     reused: bool = Field(False, description="The batch had already finished; its stored result was returned.")
     llm: LLMStats | None = Field(None, description="LLM calls, tokens and fallbacks; null on rules.")
+    cascade: CascadeStats | None = Field(None, description="engine auto's routing and savings, else null.")
     tracking: TrackingSummary | None = Field(None, description="Since last time; null when not tracked.")
     clustering: ClusterCut | None = Field(None, description="How the common problems' cut was chosen.")
 

@@ -70,7 +70,35 @@ class Settings(BaseSettings):
     # The llm engine (see tools/llm.py). Nothing is sent anywhere unless a base URL and a model
     # are set: an OPENAI_API_KEY on its own never switches the engine on.
     engine: Literal["rules", "llm", "auto"] = Field(
-        "auto", description="rules, llm, or auto (llm when VOC_LLM_BASE_URL and VOC_LLM_MODEL are set)."
+        "auto",
+        description="rules, llm, or auto: with VOC_LLM_BASE_URL and VOC_LLM_MODEL set, rules first and "
+        "only the complaints it is unsure of to the model (the cascade); without them, rules.",
+    )
+    # The cascade (engine auto) and the review queue: thresholds on the calibrated label confidence.
+    # None: chosen from the calibration file's curve (voc eval --calibrate), see tools/calibration.py.
+    cascade_threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="engine auto: complaints whose calibrated label confidence is below this go to the "
+        "model; default: the lowest threshold whose kept results meet VOC_CASCADE_TARGET.",
+    )
+    cascade_target: float = Field(
+        0.85,
+        gt=0,
+        le=1,
+        description="Share right the results kept by rules must reach on the calibration set.",
+    )
+    review_threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Results below this calibrated confidence are listed for review (voc review); "
+        "default: the highest threshold below which results are right at most VOC_REVIEW_BELOW_ACCURACY "
+        "of the time, never above the cascade's.",
+    )
+    review_below_accuracy: float = Field(
+        0.5, gt=0, le=1, description="Share right under the default review threshold: 0.5, more often wrong."
     )
     llm_base_url: str | None = Field(
         None, description="OpenAI-compatible endpoint, e.g. http://host:8000/v1."
@@ -174,6 +202,11 @@ class Settings(BaseSettings):
     @property
     def llm_configured(self) -> bool:
         return bool(self.llm_base_url and self.llm_model)
+
+    @property
+    def cascade(self) -> bool:
+        """Engine auto with an endpoint: rules first, only the unsure complaints to the model."""
+        return self.engine == "auto" and self.llm_configured
 
     def resolved_engine(self) -> Literal["rules", "llm"]:
         """The engine this run uses; ``llm`` without an endpoint and model is an error."""
