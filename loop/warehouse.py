@@ -293,9 +293,12 @@ class Warehouse:
         """The SQLite file, when the store is one (None on Postgres)."""
         return self.db.path
 
-    def connect(self) -> AbstractContextManager[Conn]:
-        """A connection in one write transaction: committed on success, rolled back on error."""
-        return self.db.transaction()
+    def connect(self, serial: bool = True) -> AbstractContextManager[Conn]:
+        """A connection in one write transaction: committed on success, rolled back on error.
+
+        ``serial=False`` (Postgres) skips the warehouse-wide write lock, for writes that cannot
+        conflict with anything (the vector cache's insert-if-absent)."""
+        return self.db.transaction(serial=serial)
 
     # ── the vector cache ──────────────────────────────────────────────────────────────────────
 
@@ -319,7 +322,7 @@ class Warehouse:
     def cache_vectors(self, embedder: str, vectors: dict[str, np.ndarray]) -> None:
         if not vectors:
             return
-        with self.connect() as conn:
+        with self.connect(serial=False) as conn:
             conn.executemany(
                 "INSERT OR IGNORE INTO vectors (embedder, text_hash, vector) VALUES (?, ?, ?)",
                 [(embedder, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in vectors.items()],
