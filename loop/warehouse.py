@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from loop import outbox, webhook_tables
+from loop import feedback, outbox, webhook_tables
 
-SCHEMA_VERSION = 5  # 3: webhooks (or actions); 4: both; 5: complaints.evidence
+SCHEMA_VERSION = 6  # 3: webhooks (or actions); 4: both; 5: complaints.evidence; 6: corrections
 SCHEMA = (
     """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -167,6 +167,7 @@ CREATE TABLE IF NOT EXISTS effects (
 """
     + outbox.SCHEMA
     + webhook_tables.SCHEMA
+    + feedback.SCHEMA
 )
 
 
@@ -298,6 +299,16 @@ class Warehouse:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """A connection for reads only: no write lock taken, so parallel tasks never wait for it."""
+        conn = sqlite3.connect(str(self.path), timeout=30)
+        conn.row_factory = sqlite3.Row
+        try:
+            yield conn
         finally:
             conn.close()
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from services.actions import ActionService
 from services.batches import BatchService
 from services.config import ApiSettings
+from services.feedback import FeedbackService
 from services.holder import DepsHolder
 from services.jobs import JobStore
 from services.knowledge import KnowledgeService
@@ -35,6 +36,7 @@ class Services:
     tracking: TrackingService
     webhooks: WebhookService
     actions: ActionService
+    feedback: FeedbackService
     auth: Auth
     audit: AuditLog
     embedder_ready: bool = False
@@ -86,6 +88,7 @@ def build_services(
         tracking=TrackingService(settings, audit),
         webhooks=WebhookService(settings, audit),
         actions=ActionService(settings, audit),
+        feedback=FeedbackService(settings, audit),
         auth=auth or Auth(api_settings),
         audit=audit,
     )

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agents.tracing.grading import grade_for
-from agents.tracing.index import TracingIndex, centre
+from agents.tracing.index import TracingIndex, centre, with_exemplars
 from tools.cues import Match
+from tools.learning import Learned
 from tools.schema import Complaint, Evidence, LabelScore, RootCause, Sentiment
 
 if TYPE_CHECKING:
@@ -55,14 +56,19 @@ def _softmax(row: np.ndarray, temperature: float) -> np.ndarray:
     return e / e.sum()
 
 
-def trace_rules(complaints: list[Complaint], vectors: np.ndarray, deps: Deps) -> list[RootCause]:
+def trace_rules(
+    complaints: list[Complaint], vectors: np.ndarray, deps: Deps, learned: Learned | None = None
+) -> list[RootCause]:
     """The offline engine: trace each complaint from cues, exemplars and the lexicon.
 
     Each L2 label is scored by its cue phrases found in the text (a denial such as "不是…"
     cancels a cue) and by how close the complaint's vector lies to the label's exemplars and
-    definition; the two are blended.
+    definition; the two are blended. Complaints reviewers corrected (``learned``) are exemplars of
+    their corrected label too, so complaints like them move with them.
     """
     index: TracingIndex = deps.indexes["tracing"]
+    if learned is not None and len(learned):
+        index = with_exemplars(index, *learned.exemplars("l2"))
     sims = _label_similarity(index, vectors)
     results = []
     for i, c in enumerate(complaints):
