@@ -11,7 +11,14 @@ import anyio.to_thread
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 
-from mcp_server import action_tools, batch_tools, complaint_tools, knowledge_tools, tracking_tools
+from mcp_server import (
+    action_tools,
+    batch_tools,
+    complaint_tools,
+    feedback_tools,
+    knowledge_tools,
+    tracking_tools,
+)
 from mcp_server.registry import tool_list
 from mcp_server.resources import add_prompts, add_resources
 from mcp_server.runtime import Runtime
@@ -122,6 +129,7 @@ def build_server(
             knowledge_tools.TOOLS,
             tracking_tools.TOOLS,
             action_tools.TOOLS,
+            feedback_tools.TOOLS,
         ),
         lifespan=lifespan,
         log_level="WARNING",
