@@ -78,6 +78,23 @@ class Learned:
                     out[i] = (j, "near_duplicate", round(float(sims[i, j]), 4))
         return out
 
+    def evidence(
+        self, vectors: np.ndarray, attr: Literal["l2", "department_id"], floor: float, full: float
+    ) -> tuple[np.ndarray, list[str]]:
+        """Per complaint and taught value of ``attr``: how strongly the closest complaint taught that
+        value speaks for it, 0 at ``floor`` cosine or below, 1 from ``full`` on (values in order)."""
+        taught, values = self.exemplars(attr)
+        names = sorted(set(values))
+        out = np.zeros((len(vectors), len(names)))
+        if not names or not len(vectors):
+            return out, names
+        sims = normalize_rows(np.atleast_2d(vectors)) @ normalize_rows(taught).T
+        strength = np.clip((sims - floor) / max(full - floor, 1e-6), 0, 1)
+        col = {v: j for j, v in enumerate(names)}
+        for k, v in enumerate(values):
+            out[:, col[v]] = np.maximum(out[:, col[v]], strength[:, k])
+        return out, names
+
     def exemplars(self, attr: Literal["l2", "department_id"]) -> tuple[np.ndarray, list[str]]:
         """Vectors of the taught complaints with this field set, and their values."""
         if self.vectors is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -52,22 +52,6 @@ def build_tracing_index(deps: Deps) -> TracingIndex:
         grade_rule_names=rules,
         negative_hints=CueIndex({"neg": deps.taxonomy.negative_hints}),
         sentiment=SentimentAnalyzer(deps.lexicon, deps.sentiment_head),
-    )
-
-
-def with_exemplars(index: TracingIndex, vectors: np.ndarray, labels: list[str]) -> TracingIndex:
-    """The index with reviewers' corrected complaints added as exemplars of their labels (centred on
-    the taxonomy exemplars' mean, like the others); labels the taxonomy lacks are left out."""
-    position = {lab.id: i for i, lab in enumerate(index.labels)}
-    keep = [i for i, lab in enumerate(labels) if lab in position]
-    if not keep:
-        return index
-    return replace(
-        index,
-        exemplars=np.vstack([index.exemplars, centre(vectors[keep], index.center)]),
-        exemplar_label=np.concatenate(
-            [index.exemplar_label, np.array([position[labels[i]] for i in keep], dtype=int)]
-        ),
     )
 
 
