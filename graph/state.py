@@ -84,6 +84,7 @@ class ResultRecord(TypedDict):
     engine: Engine
     engine_note: str | None
     flags: list[str]
+    corrected: NotRequired[dict[str, Any] | None]  # CorrectionNote; absent in earlier checkpoints
 
 
 class ProposalRecord(TypedDict):

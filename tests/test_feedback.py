@@ -258,3 +258,19 @@ def test_mcp_over_stdio_corrects_and_undoes(home: Path, rows: list[dict]) -> Non
     shown = json.loads(voc("feedback", "show", out["ids"][0], "--json", "--home", str(home)).output)
     first = shown["corrections"][0]
     assert first["by"] == "mcp:stdio" and first["undone_by"] == "mcp:stdio"
+
+
+def test_a_complaint_put_in_a_tracked_problem_stays_there(deps: Deps, home: Path, rows: list[dict]) -> None:
+    cid = rows[9]["id"]
+    with sqlite3.connect(home / "warehouse.db") as conn:
+        now = conn.execute(
+            "SELECT tracked_id FROM complaints WHERE source = 'sep' AND id = ?", (cid,)
+        ).fetchone()[0]
+        other = conn.execute(
+            "SELECT id FROM problems WHERE merged_into IS NULL AND id IS NOT ? ORDER BY id LIMIT 1", (now,)
+        ).fetchone()[0]
+    voc("feedback", "add", cid, "--problem", other, "--source", "sep", "--home", str(home))
+    voc("feedback", "add", cid, "--problem", "TP-9999", "--source", "sep", "--home", str(home), code=2)
+    result = run_batch(rows_from_records(rows), at_home(deps, home), track=True, track_source="sep")
+    got = by_id(result)[cid]
+    assert got.tracked_problem_id == other and got.corrected and got.corrected.fields == ["problem"]
