@@ -210,7 +210,7 @@ def show(
 ) -> None:
     """A correction, or a complaint's corrections (undone ones too), oldest first."""
     try:
-        found = _service(home).show(cli_actor(), ref, source)
+        found = _service(home).show(cli_actor(), ref, source).corrections
     except ServiceError as exc:
         _fail(exc)
     if as_json:
@@ -236,7 +236,7 @@ def show(
 def stats(as_json: JsonOpt = False, home: HomeOpt = None) -> None:
     """What was learned: corrections in force by field, exemplars added per label, departments taught,
     contradictions with the data dictionary, and what the last tracked run took from them."""
-    doc = _service(home).stats(cli_actor())
+    doc = _service(home).stats(cli_actor()).model_dump(mode="json")
     if as_json:
         _dump(doc)
         return

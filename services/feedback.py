@@ -57,6 +57,39 @@ class CorrectionIn(BaseModel):
     confirm: bool = Field(False, description="Accept the stored label, department and grade as they are.")
 
 
+class CorrectionList(BaseModel):
+    """Corrections, oldest first (undone ones too)."""
+
+    corrections: list[dict[str, Any]] = Field(
+        description="Each: id, source, complaint_id, l2, department_id, grade, problem_id, confirmed, "
+        "previous (the answer before), warnings, by, door, at, undone_at, undone_by."
+    )
+
+
+class FeedbackStats(BaseModel):
+    """What was learned from the corrections in force."""
+
+    corrections: int = Field(description="Corrections in force.")
+    undone: int
+    complaints: int = Field(description="Complaints with a correction in force.")
+    confirmed: int = Field(description="Corrections that confirmed the answer as it was.")
+    with_warnings: int = Field(description="Corrections in force that contradict the data dictionary.")
+    fields: dict[str, int] = Field(
+        description="Complaints taught each field (l2, department_id, grade, problem_id)."
+    )
+    exemplars_per_label: dict[str, int] = Field(
+        description="Corrected complaints with a vector, per L2 label."
+    )
+    department_evidence: dict[str, int] = Field(
+        description="Corrected complaints with a vector, per department."
+    )
+    contradictions: list[dict[str, Any]] = Field(description="id, complaint_id and warnings of each.")
+    last_run: dict[str, Any] | None = Field(
+        description="The last tracked run that loaded corrections: batch_id, at, loaded, self, duplicate, "
+        "near_duplicate."
+    )
+
+
 class CorrectionOut(BaseModel):
     """What happened to one correction."""
 
@@ -354,7 +387,7 @@ class FeedbackService:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def show(self, via: Actor, ref: str, source: str | None = None) -> list[dict[str, Any]]:
+    def show(self, via: Actor, ref: str, source: str | None = None) -> CorrectionList:
         """A correction by id, or a complaint's corrections (undone ones too), oldest first."""
         with self.warehouse.connect() as conn:
             one = store.get(conn, ref.strip().upper()) if ref.strip().upper().startswith("COR-") else None
@@ -364,9 +397,9 @@ class FeedbackService:
                 row = self._locate(conn, ref.strip(), source)
                 found = store.for_complaint(conn, row["source"], row["id"])
         self.audit.record_done(via, "feedback.read", found[0].id if found else None, items=len(found))
-        return [c.as_json() for c in found]
+        return CorrectionList(corrections=[c.as_json() for c in found])
 
-    def stats(self, via: Actor) -> dict[str, Any]:
+    def stats(self, via: Actor) -> FeedbackStats:
         """What was learned: corrections by field, exemplars added per label, departments taught,
         contradictions, and what the last tracked run took from them."""
         with self.warehouse.connect() as conn:
@@ -385,13 +418,13 @@ class FeedbackService:
         for dept in learned.exemplars("department_id")[1]:
             departments[dept] = departments.get(dept, 0) + 1
         self.audit.record_done(via, "feedback.read", None, items=counts["corrections"])
-        return {
+        return FeedbackStats(
             **counts,
-            "exemplars_per_label": dict(sorted(exemplars.items())),
-            "department_evidence": dict(sorted(departments.items())),
-            "contradictions": warned,
-            "last_run": last,
-        }
+            exemplars_per_label=dict(sorted(exemplars.items())),
+            department_evidence=dict(sorted(departments.items())),
+            contradictions=warned,
+            last_run=last,
+        )
 
     def _embedder_name(self) -> str:
         with self.warehouse.reading() as conn:

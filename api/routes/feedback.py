@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query, Response
 
 from api.dependencies import FeedbackDep, Reader, Writer
 from api.errors import responses
-from services.feedback import CorrectionIn, CorrectionOut, UndoOut
+from services.feedback import CorrectionIn, CorrectionList, CorrectionOut, FeedbackStats, UndoOut
 from services.security import actor_of
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
@@ -44,10 +44,11 @@ def add_correction(
 
 @router.get(
     "/feedback/stats",
+    response_model=FeedbackStats,
     responses=responses(401, 403, 429),
     summary="What was learned from corrections",
 )
-def feedback_stats(who: Reader, feedback: FeedbackDep) -> dict[str, Any]:
+def feedback_stats(who: Reader, feedback: FeedbackDep) -> FeedbackStats:
     """Corrections in force by field, exemplars added per label, departments taught, contradictions
     with the data dictionary, and what the last tracked batch took from them."""
     return feedback.stats(actor_of(who))
@@ -55,12 +56,13 @@ def feedback_stats(who: Reader, feedback: FeedbackDep) -> dict[str, Any]:
 
 @router.get(
     "/feedback/{ref}",
+    response_model=CorrectionList,
     responses=responses(401, 403, 404, 422, 429),
     summary="A correction, or a complaint's corrections",
 )
-def show_corrections(ref: Ref, who: Reader, feedback: FeedbackDep, source: SourceQ = None) -> dict[str, Any]:
+def show_corrections(ref: Ref, who: Reader, feedback: FeedbackDep, source: SourceQ = None) -> CorrectionList:
     """Oldest first, undone ones included (with who undid them and when)."""
-    return {"corrections": feedback.show(actor_of(who), ref, source)}
+    return feedback.show(actor_of(who), ref, source)
 
 
 @router.delete(
