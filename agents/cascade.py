@@ -24,6 +24,7 @@ from tools.schema import Attribution, Complaint, RootCause
 if TYPE_CHECKING:
     from agents.triage import TriageLog
     from tools.deps import Deps
+    from tools.learning import Learned
 
 
 def threshold(deps: Deps) -> tuple[float, str]:
@@ -33,11 +34,16 @@ def threshold(deps: Deps) -> tuple[float, str]:
 
 
 def trace_and_attribute(
-    complaints: list[Complaint], vectors: np.ndarray, deps: Deps, log: TriageLog
+    complaints: list[Complaint],
+    vectors: np.ndarray,
+    deps: Deps,
+    log: TriageLog,
+    learned: Learned | None = None,
 ) -> tuple[list[RootCause], list[Attribution]]:
-    """Rules for all, the model for the unsure; counts go to ``log.meter`` (``cascade.*``)."""
-    causes = trace_rules(complaints, vectors, deps)
-    owners = attribute_rules(complaints, vectors, causes, deps)
+    """Rules for all, the model for the unsure; counts go to ``log.meter`` (``cascade.*``).
+    ``learned`` (reviewers' corrections) is evidence for the rules pass, as with the rules engine."""
+    causes = trace_rules(complaints, vectors, deps, learned)
+    owners = attribute_rules(complaints, vectors, causes, deps, learned)
     limit, _ = threshold(deps)
     sure = [calibrate(deps.calibration, rc, at)[0].confidence for rc, at in zip(causes, owners, strict=True)]
     # 1 sends everything, even a confidence that rounds to 1.0.

@@ -15,7 +15,18 @@ from starlette.formparsers import MultiPartParser
 from api import errors
 from api.limits import BodyLimitMiddleware
 from api.models import BatchIn, ProgressEvent
-from api.routes import actions, analyze, audit, batches, health, knowledge, review, tracking, webhooks
+from api.routes import (
+    actions,
+    analyze,
+    audit,
+    batches,
+    feedback,
+    health,
+    knowledge,
+    review,
+    tracking,
+    webhooks,
+)
 from mcp_server.http import mount as mount_mcp
 from services.config import ApiSettings, package_version
 from services.factory import build_services
@@ -33,8 +44,9 @@ VOC Tracer (客户声音溯源) over HTTP: submit complaint batches, follow them
 root causes, common problems, priorities and remediation proposals; manage the knowledge data.
 Follow problems across batches and periods (stable TP ids, statuses, early-warning alerts) under
 `/v1/problems`, `/v1/alerts` and `/v1/periods`; turn them into owned actions whose effect is verified
-after every batch under `/v1/actions`. Have events (new urgent problems, alerts, actions, finished
-batches) POSTed to your systems, signed as Standard Webhooks says, through `/v1/webhooks`.
+after every batch under `/v1/actions`. Confirm or correct a complaint's label, department, grade or
+problem under `/v1/feedback`; later batches learn from it. Have events (new urgent problems, alerts,
+actions, finished batches) POSTed to your systems, signed as Standard Webhooks says, through `/v1/webhooks`.
 
 Authenticate with `Authorization: Bearer KEY` or `X-API-Key: KEY` (scopes: read, write, admin).
 Error bodies name rows, fields and reasons and never repeat submitted text. Submissions, reads
@@ -79,7 +91,7 @@ def create_app(
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, api_settings.max_body_bytes)
     app.add_middleware(BodyLimitMiddleware, max_bytes=api_settings.max_body_bytes)
     errors.install(app)
-    for module in (health, batches, analyze, knowledge, tracking, review, actions, webhooks, audit):
+    for module in (health, batches, analyze, knowledge, tracking, review, actions, feedback, webhooks, audit):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
 

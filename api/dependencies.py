@@ -12,6 +12,7 @@ from services.actions import ActionService
 from services.batches import BatchService
 from services.config import Principal, Scope
 from services.factory import Services
+from services.feedback import FeedbackService
 from services.knowledge import KnowledgeService
 from services.review import ReviewService
 from services.tracking import TrackingService
@@ -53,12 +54,17 @@ def get_actions(services: ServicesDep) -> ActionService:
     return services.actions
 
 
+def get_feedback(services: ServicesDep) -> FeedbackService:
+    return services.feedback
+
+
 BatchesDep = Annotated[BatchService, Depends(get_batches)]
 KnowledgeDep = Annotated[KnowledgeService, Depends(get_knowledge)]
 TrackingDep = Annotated[TrackingService, Depends(get_tracking)]
 WebhooksDep = Annotated[WebhookService, Depends(get_webhooks)]
 ActionsDep = Annotated[ActionService, Depends(get_actions)]
 ReviewDep = Annotated[ReviewService, Depends(get_review)]
+FeedbackDep = Annotated[FeedbackService, Depends(get_feedback)]
 
 
 def caller(

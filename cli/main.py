@@ -13,6 +13,7 @@ from cli import (
     data,
     db,
     evaluate,
+    feedback,
     kb,
     review,
     serve,
@@ -31,6 +32,7 @@ app = typer.Typer(
         "What keeps coming back, period after period: `voc problems --status rising`, `voc alerts`.\n\n"
         "Fix it and prove it worked: `voc actions open TP-0012 --from-proposal`, then "
         "`voc actions show ACT-0001`.\n\n"
+        "Teach it: `voc feedback add C-1024 --l2 机-面客系统`, `voc feedback stats`.\n\n"
         "Who did what, when: `voc audit --days 7`.\n\n"
         "Tickets out: `voc webhooks add URL --events problem.new,problem.alert`.\n\n"
         "Your own service matrix or taxonomy as a spreadsheet: `voc data export --format xlsx`.\n\n"
@@ -53,6 +55,7 @@ app.add_typer(tracking.periods_app, name="periods")
 app.add_typer(review.app)
 app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(actions.app, name="actions")
+app.add_typer(feedback.app, name="feedback")
 app.add_typer(kb.app, name="kb")
 app.add_typer(data.app, name="data")
 app.add_typer(train.app, name="train")

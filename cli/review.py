@@ -13,6 +13,7 @@ from services.errors import AuditUnavailable, ServiceError
 from services.review import ReviewQueue, ReviewService
 from tools.audit import AuditLog, cli_actor
 from tools.settings import Settings
+from tools.sql import database
 
 app = typer.Typer()
 
@@ -62,7 +63,7 @@ def review(
     once; the least sure first. Reads every tracked batch in the warehouse (VOC_HOME/warehouse.db);
     text is masked. Recorded in the audit trail (review.read)."""
     settings = Settings(home=home) if home is not None else Settings()
-    service = ReviewService(settings, AuditLog(settings.audit_db))
+    service = ReviewService(settings, AuditLog(database(settings, "audit")))
     try:
         q = service.queue(cli_actor(), batch=batch, limit=limit)
     except AuditUnavailable as exc:

@@ -18,6 +18,7 @@ from agents.attribution import attribute
 from agents.remediation import propose
 from agents.tracing import trace
 from graph import checkpoints
+from graph.learning import apply_owners, apply_taught, learned_for
 from graph.state import (
     BatchState,
     ChunkOutput,
@@ -74,7 +75,12 @@ def route_chunks(state: BatchState, runtime: Runtime[Deps]) -> list[Send] | Lite
     return [
         Send(
             "attribute_and_trace",
-            ChunkTask(chunk=i // size, complaints=complaints[i : i + size], track=state.get("track", False)),
+            ChunkTask(
+                chunk=i // size,
+                complaints=complaints[i : i + size],
+                track=state.get("track", False),
+                source=state.get("track_source") or "default",
+            ),
         )
         for i in range(0, len(complaints), size)
     ]
@@ -115,14 +121,21 @@ def compute_chunk(state: ChunkTask, deps: Deps, thread: str | None) -> ChunkOutp
         from agents.triage import new_log
 
         log = new_log(deps, thread)
+    learned = learned_for(deps, warehouse)
     if log is not None and deps.settings.cascade:
-        causes, owners = cascade.trace_and_attribute(complaints, vectors, deps, log)
-        t2 = t3 = time.perf_counter()
+        causes, owners = cascade.trace_and_attribute(complaints, vectors, deps, log, learned)
     else:
-        causes = trace(complaints, vectors, deps, log)
-        t2 = time.perf_counter()
-        owners = attribute(complaints, vectors, causes, deps, log)
-        t3 = time.perf_counter()
+        causes = trace(complaints, vectors, deps, log, learned)
+    matches: list[Any] = [None] * len(complaints)
+    if learned is not None:
+        masked = [c["text"] for c in state["complaints"]]  # the text as stored, not as read
+        ids = [c.id for c in complaints]
+        matches = apply_taught(learned, deps, state.get("source"), ids, masked, vectors, causes)
+    t2 = time.perf_counter()
+    if not (log is not None and deps.settings.cascade):
+        owners = attribute(complaints, vectors, causes, deps, log, learned)
+    notes = apply_owners(learned, deps, matches, causes, owners) if learned is not None else matches
+    t3 = time.perf_counter()
     processed = [
         ProcessedRecord(
             id=c.id,
@@ -134,9 +147,10 @@ def compute_chunk(state: ChunkTask, deps: Deps, thread: str | None) -> ChunkOutp
             flags=[injection.FLAG] if spans else [],
             blanked=[list(span) for span in spans],
             read_hash=key,
+            corrected=note.model_dump(mode="json") if note is not None else None,
         )
-        for c, rc, at, v, spans, key in zip(
-            complaints, causes, owners, vectors, blanked, read_hashes, strict=True
+        for c, rc, at, v, spans, key, note in zip(
+            complaints, causes, owners, vectors, blanked, read_hashes, notes, strict=True
         )
     ]
     out = ChunkOutput(
@@ -144,6 +158,11 @@ def compute_chunk(state: ChunkTask, deps: Deps, thread: str | None) -> ChunkOutp
         timings={"embed": t1 - t0, "trace": t2 - t1, "attribute": t3 - t2},
         vectors_reused=reused,
     )
+    if learned is not None:
+        hits = Counter(n.match for n in notes if n is not None)
+        out["feedback_hits"] = {"loaded": 0.0, **{k: float(v) for k, v in hits.items()}}
+        if state["chunk"] == 0:
+            out["feedback_hits"]["loaded"] = float(len(learned))
     if log is not None:
         out["llm_usage"] = log.meter.usage()
     if thread is not None and deps.chunk_queue is None:
@@ -174,6 +193,10 @@ def analyze(state: BatchState, runtime: Runtime[Deps]) -> BatchState:
     meter = deps.llm.meter(_batch(runtime)) if deps.llm is not None else None
     out = analysis.analyze(items, deps, meter)
     usage = meter.usage() if meter is not None else {}
+
+    def shown(c: Complaint) -> dict[str, Any]:
+        return dict(by_id[c.id])
+
     results = [
         ComplaintResult(
             id=it.complaint.id,
@@ -181,7 +204,7 @@ def analyze(state: BatchState, runtime: Runtime[Deps]) -> BatchState:
             text=texts[it.complaint.id],
             period=it.complaint.period,
             customer_segment=it.complaint.customer_segment,
-            **shown_confidence(deps, it, by_id[it.complaint.id]["engine"]),
+            **shown_confidence(deps, it, shown(it.complaint)["engine"], shown(it.complaint).get("corrected")),
             severity=out.severities[it.complaint.id],
             priority=out.priorities[it.complaint.id],
             problem_id=out.problem_of.get(it.complaint.id),
@@ -189,6 +212,7 @@ def analyze(state: BatchState, runtime: Runtime[Deps]) -> BatchState:
             engine=by_id[it.complaint.id]["engine"],
             engine_note=by_id[it.complaint.id].get("engine_note"),
             flags=by_id[it.complaint.id].get("flags", []),
+            corrected=by_id[it.complaint.id].get("corrected"),
         ).model_dump(mode="json")
         for it in items
     ]
@@ -206,15 +230,27 @@ def analyze(state: BatchState, runtime: Runtime[Deps]) -> BatchState:
     return update
 
 
-def shown_confidence(deps: Deps, it: Item, engine: str) -> dict[str, Any]:
+def shown_confidence(
+    deps: Deps, it: Item, engine: str, corrected: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Attribution and root cause as shown, with calibrated confidence (rules results only).
 
     The maps were fitted on the rules engine's scores; a model's own confidence is shown as it
-    gave it, and its grade has none.
+    gave it, and its grade has none. A field a reviewer corrected is shown with the confidence of
+    the match: 1.0 for the complaint itself or the same text, the cosine for a near-duplicate.
     """
     if engine != "rules":
-        return {"attribution": it.attribution, "root_cause": it.cause, "grade_confidence": None}
-    cause, attribution, grade = calibrate(deps.calibration, it.cause, it.attribution)
+        cause, attribution, grade = it.cause, it.attribution, None
+    else:
+        cause, attribution, grade = calibrate(deps.calibration, it.cause, it.attribution)
+    if corrected:
+        sure, fields = float(corrected["similarity"]), corrected["fields"]
+        if "l2" in fields:
+            cause = cause.model_copy(update={"confidence": sure})
+        if "department" in fields:
+            attribution = attribution.model_copy(update={"confidence": sure})
+        if "grade" in fields:
+            grade = sure
     return {"attribution": attribution, "root_cause": cause, "grade_confidence": grade}
 
 
@@ -296,6 +332,7 @@ def report(state: BatchState, runtime: Runtime[Deps]) -> BatchState:
         periods=periods,
         tracking=TrackingSummary.model_validate(state["tracking"]) if state.get("tracking") else None,
         clustering=ClusterCut.model_validate(state["clustering"]) if state.get("clustering") else None,
+        feedback={k: int(v) for k, v in hits.items()} if (hits := state.get("feedback_hits")) else None,
     )
     if deps.llm is not None:
         deps.llm.close(_batch(runtime))

@@ -14,6 +14,7 @@ from typing import Any, cast
 from agents.attribution import canonical_channel
 from graph.build import build_graph
 from graph.checkpoints import Saver, open_saver
+from graph.learning import feedback_version
 from graph.state import BatchState, ComplaintRecord, ErrorRecord
 from tools.deps import Deps
 from tools.ingest import RawRow, prepare
@@ -34,13 +35,17 @@ STAGES = ("ingest", "attribute_and_trace", "analyze", "remediate", "track", "rep
 def batch_id_for(complaints: list[Complaint], deps: Deps, track_source: str | None = None) -> str:
     """A deterministic id from the accepted (masked) content and the data versions, so
     rerunning the same input resumes or reuses its checkpoint instead of starting over.
-    A tracked run is another batch than an untracked one, and than one tracked under another source."""
+    A tracked run is another batch than an untracked one, and than one tracked under another source;
+    a run after reviewers' corrections changed (their version) is another batch too."""
     h = hashlib.sha256()
     for c in complaints:
         h.update(c.model_dump_json().encode())
     h.update(json.dumps(deps.versions, sort_keys=True).encode())
     if track_source is not None:
         h.update(f"track:{track_source}".encode())
+    feedback = feedback_version(deps)
+    if feedback is not None:
+        h.update(f"feedback:{feedback}".encode())
     return "b-" + h.hexdigest()[:16]
 
 

@@ -62,6 +62,7 @@ class ProcessedRecord(TypedDict):
     flags: NotRequired[list[str]]
     blanked: NotRequired[list[list[int]]]  # [start, end] spans of instructions blanked for reading
     read_hash: NotRequired[str]  # the vector cache's key for the text the agents read (loop/vectors.py)
+    corrected: NotRequired[dict[str, Any] | None]  # CorrectionNote: a reviewer's correction it follows
 
 
 class ResultRecord(TypedDict):
@@ -83,6 +84,7 @@ class ResultRecord(TypedDict):
     engine: Engine
     engine_note: str | None
     flags: list[str]
+    corrected: NotRequired[dict[str, Any] | None]  # CorrectionNote; absent in earlier checkpoints
 
 
 class ProposalRecord(TypedDict):
@@ -173,6 +175,8 @@ class BatchState(TypedDict, total=False):
     track: bool
     track_source: str
     vectors_reused: Annotated[int, operator.add]  # chunk vectors taken from the cache
+    # Results that followed a reviewer's correction, by match (self, duplicate, near_duplicate).
+    feedback_hits: Annotated[dict[str, float], add_timings]
     tracking: dict[str, Any]  # TrackingSummary
 
 
@@ -182,6 +186,7 @@ class ChunkTask(TypedDict):
     chunk: int
     complaints: list[ComplaintRecord]
     track: NotRequired[bool]  # cache the vectors it computes
+    source: NotRequired[str]  # the warehouse source its ids belong to (reviewers' corrections key on it)
 
 
 class ChunkOutput(TypedDict):
@@ -191,6 +196,7 @@ class ChunkOutput(TypedDict):
     timings: dict[str, float]
     vectors_reused: NotRequired[int]
     llm_usage: NotRequired[dict[str, float]]
+    feedback_hits: NotRequired[dict[str, float]]
 
 
 class RemediationTask(TypedDict):

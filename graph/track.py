@@ -11,7 +11,7 @@ import numpy as np
 from langgraph.runtime import Runtime
 
 from graph.state import BatchState, ProblemRecord, ResultRecord
-from loop import actions
+from loop import actions, feedback
 from loop.effect import EffectRules
 from loop.periods import period_of
 from loop.series import announce_new, rebuild
@@ -108,6 +108,25 @@ def _keep_proposals(
         actions.keep_proposal(conn, tracked, state["batch_id"], latest, p["priority"], dict(proposal))
 
 
+def _keep_membership(conn: Any, state: BatchState, source: str, tracked_of: dict[str, str | None]) -> None:
+    """A complaint a reviewer put in a tracked problem (or a duplicate of one) stays in it, whatever
+    the tracker's similarity said; the series are rebuilt from the complaints after this."""
+    for p in state.get("processed", []):
+        note = p.get("corrected") or {}
+        problem = note.get("problem_id")
+        if not problem:
+            continue
+        live = conn.execute(
+            "SELECT id FROM problems WHERE id = ? AND merged_into IS NULL", (problem,)
+        ).fetchone()
+        if live is None:
+            continue
+        conn.execute(
+            "UPDATE complaints SET tracked_id = ? WHERE source = ? AND id = ?", (problem, source, p["id"])
+        )
+        tracked_of[p["id"]] = problem
+
+
 def track(state: BatchState, runtime: Runtime[Deps]) -> BatchState:
     """Keep the batch and follow its problems over time (skipped when the caller said not to)."""
     if not state.get("track"):
@@ -128,6 +147,9 @@ def track(state: BatchState, runtime: Runtime[Deps]) -> BatchState:
             warehouse, space, tracking_rules(deps), deps.embedder.name, lambda k: labels.get(k, k)
         )
         outcome = tracker.track(conn, items, source=source, batch_id=state["batch_id"])
+        _keep_membership(conn, state, source, outcome.tracked_of)
+        if hits := state.get("feedback_hits"):
+            feedback.record_run(conn, state["batch_id"], {k: int(v) for k, v in hits.items()})
         rebuild(conn, deps.settings.period, TrendRules(dormant_after=deps.settings.dormant_after))
         # Events for webhooks, queued in this very transaction: they exist exactly when the change does.
         announce_new(conn, outcome.opened, state["batch_id"], source)

@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from loop import outbox, webhook_tables
+from loop import feedback, outbox, webhook_tables
 from tools.sql import Conn, Database, Migration, Row, chunked, placeholders, upsert
 
-SCHEMA_VERSION = 6  # 3: webhooks (or actions); 4: both; 5: complaints.evidence; 6: confidence, engine
+# 3: webhooks (or actions); 4: both; 5: complaints.evidence; 6: confidence, engine; 7: corrections
+SCHEMA_VERSION = 7
 SCHEMA = (
     """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -170,6 +171,7 @@ CREATE TABLE IF NOT EXISTS effects (
 """
     + outbox.SCHEMA
     + webhook_tables.SCHEMA
+    + feedback.SCHEMA
 )
 
 
@@ -299,6 +301,10 @@ class Warehouse:
         ``serial=False`` (Postgres) skips the warehouse-wide write lock, for writes that cannot
         conflict with anything (the vector cache's insert-if-absent)."""
         return self.db.transaction(serial=serial)
+
+    def reading(self) -> AbstractContextManager[Conn]:
+        """A connection for reads only: no write lock taken, so parallel tasks never wait for it."""
+        return self.db.connect()
 
     # ── the vector cache ──────────────────────────────────────────────────────────────────────
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from services.actions import ActionService
 from services.batches import BatchService
 from services.config import ApiSettings
+from services.feedback import FeedbackService
 from services.holder import DepsHolder
 from services.jobs import JobStore
 from services.knowledge import KnowledgeService
@@ -38,6 +39,7 @@ class Services:
     webhooks: WebhookService
     actions: ActionService
     review: ReviewService
+    feedback: FeedbackService
     auth: Auth
     audit: AuditLog
     embedder_ready: bool = False
@@ -91,6 +93,7 @@ def build_services(
         webhooks=WebhookService(settings, audit),
         actions=ActionService(settings, audit),
         review=ReviewService(settings, audit),
+        feedback=FeedbackService(settings, audit),
         auth=auth or Auth(api_settings),
         audit=audit,
     )

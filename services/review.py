@@ -19,6 +19,7 @@ from tools import injection
 from tools.audit import Actor, AuditError, AuditLog
 from tools.calibration import cascade_threshold, load_calibration, review_threshold
 from tools.settings import Settings
+from tools.sql import database
 
 SNIPPET_CHARS = 80
 UNGROUPED = "ungrouped"
@@ -127,8 +128,8 @@ class ReviewService:
     def queue(self, via: Actor, *, batch: str | None = None, offset: int = 0, limit: int = 50) -> ReviewQueue:
         """One page of the queue, optionally of one batch."""
         threshold, source = self.threshold()
-        path = self.settings.warehouse_db
-        rows = order(candidates(Warehouse(path), threshold, batch)) if path.exists() else []
+        store = database(self.settings, "warehouse")
+        rows = order(candidates(Warehouse(store), threshold, batch)) if store.exists() else []
         page = rows[offset : offset + limit]
         groups: dict[str, ReviewGroup] = {}
         for r in page:

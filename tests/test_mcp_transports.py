@@ -62,7 +62,7 @@ def test_stdio_session_with_voc_mcp_as_a_subprocess(deps: Deps, tmp_path: Path) 
             return tools, await client.call_tool("analyze_complaints", {"complaints": COMPLAINTS})
 
     tools, result = anyio.run(main)
-    assert len(tools.tools) == 18
+    assert len(tools.tools) == 19
     assert not result.is_error, result.content[0].text
     out = result.structured_content
     assert [f["id"] for f in out["findings"]] == ["s1", "s2", "s3"]

@@ -112,6 +112,24 @@ class Severity(BaseModel):
     )
 
 
+Match = Literal["self", "duplicate", "near_duplicate"]
+
+
+class CorrectionNote(BaseModel):
+    """Which reviewer's correction a result follows (its fields were overridden, confidence 1.0)."""
+
+    correction_id: str = Field(description="The correction followed (COR-0001...).")
+    match: Match = Field(
+        description="self: this complaint was corrected; duplicate: the same masked text was; "
+        "near_duplicate: a complaint at or above VOC_FEEDBACK_DUPLICATE_SIMILARITY cosine was."
+    )
+    similarity: float = Field(description="Cosine to the corrected complaint (1.0 for self and duplicate).")
+    fields: list[str] = Field(
+        description="The fields taken from the correction: l2, department, grade, problem."
+    )
+    problem_id: str | None = Field(None, description="The tracked problem the reviewer put it in.")
+
+
 class ComplaintResult(BaseModel):
     """One line of results.jsonl."""
 
@@ -141,6 +159,9 @@ class ComplaintResult(BaseModel):
         default_factory=list,
         description="Things a reviewer should know: 'prompt_injection' when the text carried instructions "
         "aimed at a model or system (they were ignored, not obeyed).",
+    )
+    corrected: CorrectionNote | None = Field(
+        None, description="Set when a reviewer's correction overrode fields of this result (voc feedback)."
     )
 
 
@@ -463,6 +484,11 @@ class RunStats(BaseModel):
     cascade: CascadeStats | None = Field(None, description="engine auto's routing and savings, else null.")
     tracking: TrackingSummary | None = Field(None, description="Since last time; null when not tracked.")
     clustering: ClusterCut | None = Field(None, description="How the common problems' cut was chosen.")
+    feedback: dict[str, int] | None = Field(
+        None,
+        description="Results that followed a reviewer's correction: self, duplicate, near_duplicate, "
+        "and corrections loaded; null when there are none.",
+    )
 
 
 class BatchResult(BaseModel):

@@ -144,6 +144,10 @@ class Settings(BaseSettings):
     track_merge_similarity: float = Field(
         0.7, gt=0, le=1, description="Two problems whose centroids come this close are merged."
     )
+    # Reviewers' corrections (voc feedback): a new complaint this close to a corrected one keeps its answer.
+    feedback_duplicate_similarity: float = Field(
+        0.98, gt=0, le=1, description="Cosine from which a complaint is a corrected one's near-duplicate."
+    )
     # Webhooks (services/webhooks.py): events from the outbox, signed as Standard Webhooks says.
     webhook_allow_hosts: str = Field(
         "",

@@ -15,6 +15,7 @@ from tools.schema import Attribution, Complaint, RootCause
 if TYPE_CHECKING:
     from agents.triage import TriageLog
     from tools.deps import Deps
+    from tools.learning import Learned
 
 __all__ = ["AttributionIndex", "attribute", "build_attribution_index", "canonical_channel"]
 
@@ -25,12 +26,13 @@ def attribute(
     causes: list[RootCause],
     deps: Deps,
     log: TriageLog | None = None,
+    learned: Learned | None = None,
 ) -> list[Attribution]:
     """Attribute complaints with the configured engine; ``llm`` falls back to rules per item.
 
     With the llm engine the owners come from the tracing call (pass its ``log``), checked
-    against the service matrix.
+    against the service matrix. ``learned`` (reviewers' corrections) is evidence for the rules engine.
     """
     if deps.llm is None:
-        return attribute_rules(complaints, vectors, causes, deps)
+        return attribute_rules(complaints, vectors, causes, deps, learned)
     return attribute_llm(complaints, vectors, causes, deps, log)

@@ -11,6 +11,7 @@ import numpy as np
 from agents.tracing.grading import grade_for
 from agents.tracing.index import TracingIndex, centre
 from tools.cues import Match
+from tools.learning import Learned
 from tools.schema import Complaint, Evidence, LabelScore, RootCause, Sentiment
 
 if TYPE_CHECKING:
@@ -20,6 +21,11 @@ CUE_WEIGHT = 0.4
 EMBED_WEIGHT = 0.6
 EMBED_TEMPERATURE = 0.04
 SECONDARY_RATIO = 0.6
+# A corrected complaint this close (cosine) to a new one speaks for its label: nothing at the floor,
+# W_TAUGHT (the scale of a whole cue-plus-exemplar score) from TAUGHT_FULL on. See agents/attribution.
+W_TAUGHT = 0.6
+TAUGHT_FLOOR = 0.92
+TAUGHT_FULL = 0.96
 _INQUIRY = re.compile(
     r"请问|咨询|想了解|建议|如何|怎么办理|怎样|是否可以|能否|可以吗|吗[?？]|表扬|感谢|how do|can i|\?$"
 )
@@ -49,28 +55,47 @@ def _label_similarity(index: TracingIndex, vectors: np.ndarray) -> np.ndarray:
     return out
 
 
+def _taught(index: TracingIndex, vectors: np.ndarray, learned: Learned | None) -> np.ndarray:
+    """Per complaint and label: the weight of the closest corrected complaint with that label (the
+    taxonomy's exemplars are phrases; reviewed complaints sit much closer to new ones, so they count
+    only as close paraphrases, not in the top-two mean, where any of them would pull everything)."""
+    out = np.zeros((len(vectors), len(index.labels)))
+    if learned is None or not len(learned) or not len(vectors):
+        return out
+    strength, labels = learned.evidence(vectors, "l2", TAUGHT_FLOOR, TAUGHT_FULL)
+    position = {lab.id: j for j, lab in enumerate(index.labels)}
+    for k, lab in enumerate(labels):
+        if lab in position:
+            out[:, position[lab]] = W_TAUGHT * strength[:, k]
+    return out
+
+
 def _softmax(row: np.ndarray, temperature: float) -> np.ndarray:
     z = (row - row.max()) / temperature
     e = np.exp(z)
     return e / e.sum()
 
 
-def trace_rules(complaints: list[Complaint], vectors: np.ndarray, deps: Deps) -> list[RootCause]:
+def trace_rules(
+    complaints: list[Complaint], vectors: np.ndarray, deps: Deps, learned: Learned | None = None
+) -> list[RootCause]:
     """The offline engine: trace each complaint from cues, exemplars and the lexicon.
 
     Each L2 label is scored by its cue phrases found in the text (a denial such as "不是…"
     cancels a cue) and by how close the complaint's vector lies to the label's exemplars and
-    definition; the two are blended.
+    definition; the two are blended. Complaints reviewers corrected (``learned``) are exemplars of
+    their corrected label: one close enough to a complaint adds to that label's score.
     """
     index: TracingIndex = deps.indexes["tracing"]
     sims = _label_similarity(index, vectors)
+    taught = _taught(index, vectors, learned)
     results = []
     for i, c in enumerate(complaints):
         folded = c.text.lower()
         cue_hits = index.cues.find(folded)
         cue = np.array([_cue_strength(cue_hits.get(lab.id, [])) for lab in index.labels])
         emb = _softmax(sims[i], EMBED_TEMPERATURE) if len(index.exemplars) else np.zeros(len(cue))
-        combined = CUE_WEIGHT * cue + EMBED_WEIGHT * emb
+        combined = CUE_WEIGHT * cue + EMBED_WEIGHT * emb + taught[i]
         order = np.argsort(-combined)
         best = int(order[0])
         label = index.labels[best]

@@ -12,6 +12,7 @@ from tools.ingest.read import (
     detect_format,
     read_batch,
     read_rows,
+    records_from_bytes,
     rows_from_bytes,
     rows_from_records,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "batch_from_bytes",
     "detect_format",
     "read_batch",
+    "records_from_bytes",
     "parse_time",
     "prepare",
     "read_rows",

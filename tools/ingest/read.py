@@ -141,6 +141,36 @@ def batch_from_bytes(
     return Batch(rows, info)
 
 
+def records_from_bytes(data: bytes, name: str, *, encoding: str | None = None) -> list[RawRow]:
+    """Rows of a plain table that is not a complaint batch (reviewers' corrections): the same formats and
+    encodings as a batch, the first non-blank row of a sheet as its header, keys as written (no aliases)."""
+    fmt = detect_format(Path(name))
+    if fmt == "xlsx":
+        records = _xlsx_records(data)
+    else:
+        decoded = decode(data, encoding)
+        text = decoded.text
+        if "\x00" in text[:8192]:
+            raise InputFileError(f"{name}: not a text file (binary data); save it as CSV, JSON or JSONL text")
+        if fmt != "csv":
+            info = ReadInfo(name=name, format=fmt, encoding=decoded.encoding)
+            rows = _read_jsonl(text, decoded.encoding) if fmt == "jsonl" else _read_json(text, info)
+            return list(rows)
+        records = _csv_records(text)
+    out: list[RawRow] = []
+    header: list[str] | None = None
+    for n, values in enumerate(records, start=1):
+        if _blank(values):
+            continue
+        if header is None:
+            header = _names(values)
+            continue
+        rec = {k: v for k, v in zip(header, values, strict=False) if k}
+        bad = [k for k, v in rec.items() if isinstance(v, str) and _SURROGATE.search(v)]
+        out.append(RawRow(n, None, (bad[0], "not valid text")) if bad else RawRow(n, rec))
+    return out
+
+
 def rows_from_records(records: Iterable[Any]) -> list[RawRow]:
     """Rows from already-parsed records (an HTTP body, an MCP call)."""
     out = []
