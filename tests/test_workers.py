@@ -38,7 +38,7 @@ CHUNK = 8  # complaints per chunk task
 BIG = 1600  # complaints in a batch that must still be running when a worker dies
 
 
-def _env(url: str, chroma_url: str, home: Path) -> dict[str, str]:
+def _env(url: str, chroma_url: str, home: Path, keep: bool = True) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VOC_", "OPENAI_"))}
     env.update(
         PYTHONPATH=str(REPO),  # this checkout's code, not whatever `voc` is installed
@@ -50,7 +50,7 @@ def _env(url: str, chroma_url: str, home: Path) -> dict[str, str]:
         VOC_API_KEYS=KEYS,
         VOC_CHUNK_SIZE=str(CHUNK),
         VOC_API_LEASE_SECONDS=str(LEASE),
-        VOC_API_KEEP_CHECKPOINTS="true",
+        VOC_API_KEEP_CHECKPOINTS=str(keep).lower(),
     )
     return env
 
@@ -102,11 +102,12 @@ class Cluster:
         self.chroma_url = chroma_url
         self.root = root
         self.procs: list[Proc] = []
+        self.keep_checkpoints = True
 
     def env(self, name: str) -> dict[str, str]:
         home = self.root / name
         home.mkdir(parents=True, exist_ok=True)
-        return _env(self.url, self.chroma_url, home)
+        return _env(self.url, self.chroma_url, home, self.keep_checkpoints)
 
     def api(self) -> tuple[Proc, str]:
         """A `voc serve --no-workers`, answering /healthz; its base URL."""
@@ -378,7 +379,40 @@ def test_a_frozen_driver_cannot_write_into_the_batch_another_worker_took_over(
     assert job["attempts"] == 2, job
     assert_one_chain(cluster, batch_id)
     frozen.check_alive()  # it lost the batch, not its life
-    assert "LeaseLost" in frozen.log.read_text(errors="replace")
+    # It noticed (a fenced checkpoint write, or its wait for a chunk) and gave the batch up.
+    assert f"is no longer held by {driver}" in frozen.log.read_text(errors="replace")
+
+
+def test_a_driver_that_lost_its_batch_while_frozen_goes_back_to_work(
+    cluster: Cluster, big_batch: list[dict[str, Any]]
+) -> None:
+    """As above, but it stays frozen until the other worker has finished the batch and (as by
+    default) dropped its chunk rows. Awake again, its graph still waits for the chunks it had
+    queued; it must see it lost the batch and give up, not wait for ever holding its only
+    driving slot: once the other worker is gone, the next batch needs it."""
+    cluster.keep_checkpoints = False
+    workers = dict([cluster.worker()[::-1], cluster.worker()[::-1]])
+    _, base = cluster.api()
+    batch_id = post(base, big_batch)["batch_id"]
+    cluster.until(lambda: cluster.job(batch_id)["runner"] is not None, 120, "a worker to claim the batch")
+    driver = cluster.job(batch_id)["runner"]
+    cluster.until(mid_batch(cluster, batch_id, 20), 300, "the batch to be half way", *workers.values())
+    frozen = workers.pop(driver)
+    (other,) = workers.values()
+    os.kill(frozen.pid, signal.SIGSTOP)
+    try:
+        finished = wait_done(cluster, base, batch_id)
+        assert finished["status"] == "done"
+        assert not cluster.chunks(batch_id)  # forgotten by the worker that finished it
+    finally:
+        os.kill(frozen.pid, signal.SIGCONT)
+    other.kill()
+    rows = big_batch[:40]
+    follow_up = post(base, rows)["batch_id"]
+    final = wait_done(cluster, base, follow_up, timeout=120)
+    assert final["status"] == "done", final
+    assert Counter(result_ids(base, follow_up)) == Counter(r["id"] for r in rows)
+    assert not cluster.chunks(batch_id)  # and it queued nothing again for the batch it lost
 
 
 def test_a_batch_accepted_before_the_api_is_killed_finishes(
