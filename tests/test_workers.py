@@ -307,11 +307,16 @@ def test_a_killed_worker_s_chunks_are_redone_and_it_shows_as_silent(
         held = [ch for ch in cluster.chunks(batch_id) if ch["runner"] == victim_id]
         return done >= 3 and bool(held) and mid_batch(cluster, batch_id, 10)()
 
-    cluster.until(victim_busy, 300, "the second worker to have done some chunks", victim)
+    # Frozen first, so what it holds cannot change between the look and the kill.
+    held: list[int] = []
+    while not held:
+        cluster.until(victim_busy, 300, "the second worker to have done some chunks", victim)
+        os.kill(victim.pid, signal.SIGSTOP)
+        held = [ch["chunk"] for ch in cluster.chunks(batch_id) if ch["runner"] == victim_id]
+        if not held:  # between two chunks: let it claim the next one
+            os.kill(victim.pid, signal.SIGCONT)
     victim.kill()
     killed_at = time.monotonic()
-    held = [ch["chunk"] for ch in cluster.chunks(batch_id) if ch["runner"] == victim_id]
-    assert held, "the killed worker held no chunk"  # it claims its next chunk within milliseconds
 
     assert_every_complaint_once(cluster, base, batch_id, big_batch)
     job = cluster.job(batch_id)
