@@ -168,7 +168,13 @@ class Cluster:
                 p.check_alive()
             if time.monotonic() > deadline:
                 logs = "\n".join(f"--- {p.log.name}\n{p.tail()}" for p in self.procs)
-                pytest.fail(f"timed out after {timeout} s waiting for {what}\n{logs}")
+                # Who waits on what in the database: a frozen or dead process's locks show here.
+                sessions = self.rows(
+                    "SELECT pid, state, wait_event_type, wait_event, left(query, 160) AS query, "
+                    "now() - xact_start AS in_transaction FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'"
+                )
+                pytest.fail(f"timed out after {timeout} s waiting for {what}\n{sessions}\n{logs}")
             time.sleep(0.1)
 
     def voc_workers(self) -> dict[str, Any]:
