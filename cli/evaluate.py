@@ -327,6 +327,35 @@ def bench(
     per_month: Annotated[
         int, typer.Option("--per-month", min=10, help="With --history: complaints per month (about).")
     ] = 5000,
+    workers: Annotated[
+        str | None,
+        typer.Option(
+            "--workers",
+            help="Worker counts to compare, e.g. 1,2: time one batch of N complaints analysed by that "
+            "many `voc worker` processes (needs Postgres) instead.",
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="With --workers: the Postgres server to create throwaway databases on "
+            "(default: VOC_DATABASE_URL).",
+        ),
+    ] = None,
+    accept_posts: Annotated[
+        int,
+        typer.Option("--accept-posts", min=0, help="With --workers: POSTs timed while the workers are busy."),
+    ] = 20,
+    worker_nice: Annotated[
+        int,
+        typer.Option(
+            "--worker-nice",
+            min=0,
+            max=19,
+            help="With --workers: start the workers under `nice -n` this (the API beside them comes first).",
+        ),
+    ] = 0,
     home: HomeOpt = None,
 ) -> None:
     """Measure throughput end to end against the embedding-only floor, stage times and peak RSS.
@@ -342,9 +371,17 @@ def bench(
 
     With --dashboard, write a warehouse of MONTHS months (24 is a good test) and PROBLEMS tracked
     problems into a temporary home and time each dashboard page through the real app.
+
+    With --workers 1,2, for each count start `voc serve --no-workers` and that many single-threaded
+    `voc worker` processes on a fresh database of the Postgres server (--database-url or
+    VOC_DATABASE_URL), time one batch of N complaints from its 202 to done, then, with the most
+    workers busy, time --accept-posts POSTs of 1,000-complaint batches.
     """
     from evals.bench import run_bench
 
+    if workers is not None:
+        _workers(workers, database_url, n, accept_posts, worker_nice, home, out)
+        return
     deps = load_deps(build_settings(home))
     if peer:
         _peer(deps, out)
@@ -375,6 +412,90 @@ def bench(
     table.add_row("checkpoint database", f"{report.checkpoint_mb:.1f} MB")
     table.add_row("machine", f"{report.cpus} CPUs · load {report.load_average}")
     console.print(table)
+    if out:
+        out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
+
+
+def _workers(
+    counts_text: str,
+    database_url: str | None,
+    n: int,
+    accept_posts: int,
+    nice: int,
+    home: Path | None,
+    out: Path | None,
+) -> None:
+    import tempfile
+
+    from evals.workers_bench import BenchError, run_workers_bench
+
+    try:
+        counts = sorted({int(c) for c in counts_text.split(",") if c.strip()})
+    except ValueError:
+        counts = []
+    if not counts or counts[0] < 1:
+        err.print(f"[bold red]--workers takes worker counts like 1,2[/] (got {counts_text!r})")
+        raise typer.Exit(2)
+    settings = build_settings(home)
+    url = database_url or settings.database_url
+    if not url:
+        err.print(
+            "[bold red]voc bench --workers needs a Postgres server:[/] set VOC_DATABASE_URL or pass "
+            "--database-url postgresql://... (it creates and drops a database per worker count)."
+        )
+        raise typer.Exit(2)
+    with tempfile.TemporaryDirectory(prefix="voc-workers-bench-") as tmp:
+        try:
+            report = run_workers_bench(
+                url,
+                counts,
+                Path(tmp),
+                n=n,
+                accept_posts=accept_posts,
+                embedder=settings.embedder,
+                nice=nice,
+                on_step=lambda msg: err.print(f"  {msg}"),
+            )
+        except BenchError as exc:
+            err.print(f"[bold red]Workers bench failed:[/] {exc}")
+            raise typer.Exit(1) from None
+    table = Table(
+        title=f"Workers bench · n={n} · {report.embedder} · {report.cpus} CPUs", title_justify="left"
+    )
+    for col in (
+        "Workers",
+        "Seconds",
+        "Complaints/s",
+        "Speedup",
+        "Cores used",
+        "Chunks at once",
+        "Load before",
+        "Load after",
+    ):
+        table.add_column(col, justify="right")
+    for r in report.runs:
+        table.add_row(
+            str(r.workers),
+            f"{r.seconds:.1f}",
+            f"{r.complaints_per_second:.1f}",
+            f"{r.speedup:.2f}x",
+            "-" if r.worker_cores is None else f"{r.worker_cores:.2f}",
+            f"{r.chunks_at_once:.1f}",
+            " ".join(f"{x:.1f}" for x in r.load_average_before),
+            " ".join(f"{x:.1f}" for x in r.load_average_after),
+        )
+    console.print(table)
+    if report.accept is not None:
+        a = report.accept
+        console.print(
+            f"Accepting {a.posts} batches of {a.complaints_per_post:,} while {a.workers} worker(s) work: "
+            f"p50 {a.p50_seconds:.3f} s · p99 {a.p99_seconds:.3f} s · max {a.max_seconds:.3f} s "
+            f"(load {' '.join(f'{x:.1f}' for x in a.load_average)})"
+        )
+    console.print(
+        "Cores used: the workers' CPU time over the wall time. On a machine busy with other work "
+        "a second worker gets less than a core of its own; compare it with the speedup."
+    )
     if out:
         out.write_text(report.model_dump_json(indent=2), encoding="utf-8")
 

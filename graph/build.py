@@ -96,10 +96,11 @@ def attribute_and_trace(state: ChunkTask, runtime: Runtime[Deps]) -> ChunkOutput
         if stored is not None:  # finished before the batch was interrupted
             return stored
         if deps.chunk_queue is not None:
-            deps.chunk_queue.submit(thread, state)
-            out = cast(ChunkOutput, deps.chunk_queue.wait(thread, state["chunk"]))
-            checkpoints.save_chunk(checkpoints.ledger(deps.settings), thread, state["chunk"], out)
-            return out
+            deps.chunk_queue.submit(thread, state, owner=deps.batch_owner)
+            # Not copied into the ledger: the done chunk task is already the durable copy (a resumed
+            # batch finds it there), and a second write per chunk only adds a row lock that a
+            # frozen driver could hold against the one that took its batch over.
+            return cast(ChunkOutput, deps.chunk_queue.wait(thread, state["chunk"], owner=deps.batch_owner))
     return compute_chunk(state, deps, thread)
 
 

@@ -30,7 +30,7 @@ from typing import cast
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from graph.state import ChunkOutput, ChunkTask
-from tools.sql import Database
+from tools.sql import Conn, Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS chunk_tasks (
@@ -58,6 +58,10 @@ class ChunkLost(RuntimeError):
     """A chunk task failed too often (every worker that took it died or raised)."""
 
 
+class BatchLost(RuntimeError):
+    """The driver waiting for a chunk no longer holds its batch (its lease ran out; another took it)."""
+
+
 @dataclass(frozen=True)
 class Claimed:
     batch_id: str
@@ -76,15 +80,28 @@ class ChunkQueue:
 
     # -- the driver's side ---------------------------------------------------------------------
 
-    def submit(self, batch_id: str, task: ChunkTask) -> None:
-        """Queue a chunk; a chunk already queued (a resumed batch) keeps its row and any output."""
+    def submit(self, batch_id: str, task: ChunkTask, owner: str | None = None) -> None:
+        """Queue a chunk; a chunk already queued (a resumed batch) keeps its row and any output.
+
+        With ``owner`` (the driver's runner id), only while it still holds the batch: a driver that
+        lost its lease must not queue work again for a batch another driver may have finished."""
         kind, blob = _SERDE.dumps_typed(task)
         with self.db.transaction(serial=False) as conn:
+            if owner is not None:
+                self._check_owner(conn, batch_id, owner)
             conn.execute(
                 "INSERT OR IGNORE INTO chunk_tasks (batch_id, chunk, status, task, task_type, queued_at) "
                 "VALUES (?, ?, 'queued', ?, ?, ?)",
                 (batch_id, task["chunk"], blob, kind, time.time()),
             )
+
+    @staticmethod
+    def _check_owner(conn: Conn, batch_id: str, owner: str) -> None:
+        held = conn.execute(
+            "SELECT 1 FROM jobs WHERE id = ? AND runner = ? AND status = 'running'", (batch_id, owner)
+        ).fetchone()
+        if held is None:
+            raise BatchLost(f"batch {batch_id} is no longer held by {owner}")
 
     def output(self, batch_id: str, chunk: int) -> ChunkOutput | None:
         """The stored output of a done chunk; None while it is not done. Raises :class:`ChunkLost`
@@ -102,12 +119,24 @@ class ChunkQueue:
             return None
         return cast(ChunkOutput, _SERDE.loads_typed((row["output_type"], bytes(row["output"]))))
 
-    def wait(self, batch_id: str, chunk: int, poll: float = 0.2) -> ChunkOutput:
-        """Block until a worker has stored the chunk's output."""
+    def wait(
+        self, batch_id: str, chunk: int, poll: float = 0.2, owner: str | None = None, check_every: float = 2.0
+    ) -> ChunkOutput:
+        """Block until a worker has stored the chunk's output.
+
+        With ``owner``, raise :class:`BatchLost` once the driver no longer holds the batch. Without
+        that, a driver presumed dead (frozen, cut off) that comes back would wait for ever: its
+        graph cannot end before every task it started does, and the chunk rows go when the driver
+        that took the batch over finishes it."""
+        checked = time.monotonic()
         while True:
             out = self.output(batch_id, chunk)
             if out is not None:
                 return out
+            if owner is not None and time.monotonic() - checked >= check_every:
+                checked = time.monotonic()
+                with self.db.connect() as conn:
+                    self._check_owner(conn, batch_id, owner)
             time.sleep(poll)
 
     def forget(self, batch_id: str) -> int:

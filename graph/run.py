@@ -116,8 +116,11 @@ def run_prepared(
     on_progress: Progress | None = None,
     track: bool | None = None,
     track_source: str | None = None,
+    keep_history: bool = False,
 ) -> BatchResult:
     """Analyse an already prepared batch; with a known ``batch_id`` an interrupted run resumes.
+
+    ``keep_history`` leaves every checkpoint of the run in place (otherwise only the newest is kept).
 
     ``track`` (default: ``VOC_TRACK``, on) keeps the batch in the warehouse under ``track_source``
     (default ``default``): the id a complaint has within its source is its identity over time."""
@@ -169,7 +172,7 @@ def run_prepared(
                     elif on_progress and node in STAGES:
                         on_progress(node, 1, 1)
         state = graph.get_state(config).values
-        if not finished:
+        if not finished and not keep_history:
             saver.compact(batch_id)
     return _result(state, resumed=resumed, reused=finished)
 

@@ -40,6 +40,11 @@ class ApiSettings(BaseSettings):
         60.0, gt=0, description="A running batch whose worker is silent this long is taken over."
     )
     max_attempts: int = Field(3, ge=1, description="Attempts before an interrupted batch is marked failed.")
+    keep_checkpoints: bool = Field(
+        False,
+        description="Keep a finished batch's whole checkpoint history and chunk task rows (a debugging and "
+        "audit aid; they are several times the batch's results). Off: compacted, then deleted.",
+    )
     row_errors_shown: int = Field(1000, ge=1, description="Row errors listed in a status or error body.")
 
 

@@ -78,7 +78,12 @@ def build_services(
     jobs = JobStore(database(settings, "jobs"))
     holder = DepsHolder(settings, jobs, deps)
     runner = JobRunner(
-        jobs, holder, api_settings.job_workers, api_settings.lease_seconds, api_settings.max_attempts
+        jobs,
+        holder,
+        api_settings.job_workers,
+        api_settings.lease_seconds,
+        api_settings.max_attempts,
+        keep_checkpoints=api_settings.keep_checkpoints,
     )
     audit = AuditLog(database(settings, "audit"))
     return Services(

@@ -61,11 +61,14 @@ class JobRunner:
         lease_seconds: float,
         max_attempts: int,
         chunk_queue: ChunkQueue | None = None,
+        keep_checkpoints: bool = False,
     ) -> None:
         self.jobs = jobs
         # With a chunk queue (a `voc worker`), the batches this runner drives have their chunks
         # computed by every worker; without one, by this process.
         self.chunk_queue = chunk_queue
+        # VOC_API_KEEP_CHECKPOINTS: a finished batch's checkpoints and chunk rows stay (audit, debugging).
+        self.keep_checkpoints = keep_checkpoints
         self.holder = holder
         self.workers = workers
         self.lease_seconds = lease_seconds
@@ -177,6 +180,7 @@ class JobRunner:
                 on_progress=on_progress,
                 track=job.track,
                 track_source=job.track_source,
+                keep_history=self.keep_checkpoints,
             )
         except Exception as exc:
             # The reason names the error type only: messages may quote (masked) complaint text.
@@ -186,6 +190,8 @@ class JobRunner:
             return
         if self.jobs.finish(job.id, self.runner_id, result):
             log.info("batch %s: done in %.1f s", job.id, result.stats.seconds)
+            if self.keep_checkpoints:
+                return
             # The job store now holds the results; the checkpoint thread is no longer needed.
             with open_checkpointer(deps) as saver:
                 saver.delete_thread(job.id)

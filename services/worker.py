@@ -50,7 +50,13 @@ class Worker:
         self.queue = ChunkQueue(self.jobs.db, api.lease_seconds, api.max_attempts)
         self.concurrency = concurrency
         self.runner = JobRunner(
-            self.jobs, self.holder, concurrency, api.lease_seconds, api.max_attempts, chunk_queue=self.queue
+            self.jobs,
+            self.holder,
+            concurrency,
+            api.lease_seconds,
+            api.max_attempts,
+            chunk_queue=self.queue,
+            keep_checkpoints=api.keep_checkpoints,
         )
         self.id = self.runner.runner_id
         self._stop = threading.Event()

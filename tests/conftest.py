@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from graph.deps import make_deps
+from tests.chroma_helpers import chroma  # noqa: F401  # the session's Chroma server, for every module
 from tools.deps import Deps
 from tools.settings import REPO_DATA, Settings
 

@@ -47,6 +47,12 @@ if TYPE_CHECKING:
 
 Dialect = Literal["sqlite", "postgres"]
 
+# A session left idle inside a transaction this long is ended by the server. Our transactions
+# never wait on anything but themselves; one idle that long belongs to a process that is frozen
+# (stopped, swapped out, cut off) and would otherwise hold its row locks for as long as it stays
+# so: the worker that took its batch over would wait on them, and the lease would not help.
+IDLE_IN_TRANSACTION_MS = 60_000
+
 # The stores and their files under VOC_HOME (the Postgres schema is ``voc_<name>``).
 FILES = {
     "jobs": "voc.db",
@@ -337,7 +343,11 @@ class Database:
                     self.url or "",
                     min_size=1,
                     max_size=6,
-                    kwargs={"autocommit": True, "options": f"-c search_path={self.schema}"},
+                    kwargs={
+                        "autocommit": True,
+                        "options": f"-c search_path={self.schema} "
+                        f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
+                    },
                     check=ConnectionPool.check_connection,
                     configure=_configure,
                     name=self.schema,
