@@ -284,6 +284,26 @@ def test_a_build_in_progress_elsewhere_is_waited_for(
     assert store.ensure_built() == {"knowledge": len(server_deps.knowledge.entries) + 1}
 
 
+def test_a_process_that_looked_just_before_a_build_was_published_does_not_build_again(
+    chroma: ChromaServer, server_deps: Deps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race CI once lost: a process looks for the version just before another publishes it,
+    and takes the build claim just after that builder dropped it. Holding the claim, it must
+    look again and use the published version instead of embedding everything a second time."""
+    store = server_deps.store
+    target = store.collection_name("knowledge")
+    assert store.is_current("knowledge")  # published by the session's build
+    real_get, looks = store._get, []
+
+    def first_look_too_early(name: str) -> Any:
+        looks.append(name)
+        return None if len(looks) == 1 else real_get(name)
+
+    monkeypatch.setattr(store, "_get", first_look_too_early)
+    assert store._claim("knowledge", target, force=False) is None
+    assert f"{target}_claim" not in chroma.names()
+
+
 def test_readyz_reports_the_server_store_and_503_when_it_stops(tmp_path: Path) -> None:
     server = ChromaServer(tmp_path / "db").start()
     try:

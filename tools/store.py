@@ -434,12 +434,20 @@ class KnowledgeStore:
             if not force and self._get(target) is not None:
                 return None
             try:
-                return self._client.create_collection(
+                held_by_us = self._client.create_collection(
                     name=claim, embedding_function=None, metadata=self._beat(source)
                 )
             except Exception as exc:
                 if not _exists(exc):
                     raise
+            else:
+                # The builder before us publishes, then drops its claim: we may have looked for the
+                # target just before it was published and taken the claim just after it was
+                # dropped. Look again now that we hold the claim.
+                if not force and self._get(target) is not None:
+                    self._drop(held_by_us)
+                    return None
+                return held_by_us
             held = self._get(claim)
             if held is not None:
                 age = time.time() - float((held.metadata or {}).get("heartbeat", 0))
