@@ -285,14 +285,17 @@ def test_a_build_in_progress_elsewhere_is_waited_for(
 
 
 def test_a_process_that_looked_just_before_a_build_was_published_does_not_build_again(
-    chroma: ChromaServer, server_deps: Deps, monkeypatch: pytest.MonkeyPatch
+    chroma: ChromaServer, server_deps: Deps, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The race CI once lost: a process looks for the version just before another publishes it,
     and takes the build claim just after that builder dropped it. Holding the claim, it must
     look again and use the published version instead of embedding everything a second time."""
-    store = server_deps.store
+    settings = server_settings(
+        tmp_path, chroma.url, knowledge_path=edited_knowledge(tmp_path / "k.yaml", "KB-LATE-1")
+    )
+    store = make_deps(settings, build_store=False).store
+    assert store.ensure_built() == {"knowledge": len(server_deps.knowledge.entries) + 1}
     target = store.collection_name("knowledge")
-    assert store.is_current("knowledge")  # published by the session's build
     real_get, looks = store._get, []
 
     def first_look_too_early(name: str) -> Any:
