@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from cli.common import HomeOpt, console, err
+from cli.common import HomeOpt, console, dump_json, err, refuse
 from loop.actions import Action
 from services.actions import ActionService, action_json
 from services.errors import AuditUnavailable, ServiceError
@@ -70,14 +69,8 @@ def _fail(exc: ServiceError) -> NoReturn:
     if isinstance(exc, AuditUnavailable):
         err.print(f"[bold red]Cannot record this read in the audit log[/]: {exc.message}")
         raise typer.Exit(1)
-    err.print(f"[bold red]Error[/]: {escape(exc.message)}")
-    for f in exc.fields or []:
-        err.print(f"  {f.loc}: {escape(f.msg)}")
+    refuse(exc)
     raise typer.Exit(2)
-
-
-def _dump(doc: Any) -> None:
-    typer.echo(json.dumps(doc, ensure_ascii=False, indent=1))
 
 
 def _verdict(v: str | None) -> str:
@@ -169,7 +162,7 @@ def list_actions(
     except ServiceError as exc:
         _fail(exc)
     if as_json:
-        _dump({"actions": [action_json(a) for a in found]})
+        dump_json({"actions": [action_json(a) for a in found]})
         return
     if not found:
         empty = "No actions yet: voc actions open TP-ID."
@@ -228,7 +221,7 @@ def show(
     except ServiceError as exc:
         _fail(exc)
     if as_json:
-        _dump(action_json(found))
+        dump_json(action_json(found))
         return
     _show(found)
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,6 +21,19 @@ from tools.store import StoreBuildTimeout, StoreUnavailable
 
 console = Console()
 err = Console(stderr=True)
+
+
+def dump_json(doc: Any) -> None:
+    """Print a document as the --json output of every command."""
+    typer.echo(json.dumps(doc, ensure_ascii=False, indent=1))
+
+
+def refuse(exc: Any) -> None:
+    """Print a service's refusal: its message, then each field it names (the row and field of bad input)."""
+    err.print(f"[bold red]Error[/]: {escape(exc.message)}")
+    for f in exc.fields or []:
+        err.print(f"  {f.loc}: {escape(f.msg)}")
+
 
 HomeOpt = Annotated[
     Path | None,

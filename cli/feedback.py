@@ -3,7 +3,6 @@ later runs in the same home learn from it."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -12,7 +11,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from cli.common import HomeOpt, console, err
+from cli.common import HomeOpt, console, dump_json, err, refuse
 from services.errors import ServiceError
 from services.feedback import CorrectionIn, FeedbackService
 from tools.audit import Actor, AuditLog, cli_actor
@@ -56,14 +55,8 @@ def _actor(by: str | None) -> Actor:
 
 def _fail(exc: ServiceError) -> NoReturn:
     """Exit 2 for a refused correction or an unknown id."""
-    err.print(f"[bold red]Error[/]: {escape(exc.message)}")
-    for f in exc.fields or []:
-        err.print(f"  {f.loc}: {escape(f.msg)}")
+    refuse(exc)
     raise typer.Exit(2)
-
-
-def _dump(doc: Any) -> None:
-    typer.echo(json.dumps(doc, ensure_ascii=False, indent=1))
 
 
 def _describe(cor: dict[str, Any]) -> str:
@@ -125,7 +118,7 @@ def add(
     except ServiceError as exc:
         _fail(exc)
     if as_json:
-        _dump(out.model_dump(mode="json"))
+        dump_json(out.model_dump(mode="json"))
         return
     cor = out.correction
     if out.status == "unchanged":
@@ -167,7 +160,7 @@ def import_file(
         err.print(f"[bold red]Error[/]: {escape(str(exc))}")
         raise typer.Exit(2) from None
     if as_json:
-        _dump(report.model_dump(mode="json"))
+        dump_json(report.model_dump(mode="json"))
     else:
         refused = len({e.row for e in report.rejected})
         console.print(f"Stored {report.stored} · unchanged {report.unchanged} · refused {refused}")
@@ -215,7 +208,7 @@ def show(
     except ServiceError as exc:
         _fail(exc)
     if as_json:
-        _dump({"corrections": found})
+        dump_json({"corrections": found})
         return
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("Id", "Complaint", "Answer", "By", "At", "Undone", "Warnings"):
@@ -239,7 +232,7 @@ def stats(as_json: JsonOpt = False, home: HomeOpt = None) -> None:
     contradictions with the data dictionary, and what the last tracked run took from them."""
     doc = _service(home).stats(cli_actor()).model_dump(mode="json")
     if as_json:
-        _dump(doc)
+        dump_json(doc)
         return
     fields = ", ".join(f"{k} {v}" for k, v in doc["fields"].items())
     console.print(

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from rich import box
 from rich.table import Table
 
-from cli.common import HomeOpt, console, err
+from cli.common import HomeOpt, console, dump_json, err
 from loop.queries import AlertView, ProblemDetail, TrackedProblem
 from services.errors import AuditUnavailable, NotFound, ServiceError, Unprocessable
 from services.tracking import SHAPES, TrackingService
@@ -110,10 +109,6 @@ def _fail(exc: ServiceError, service: TrackingService, period: str | None = None
     raise typer.Exit(2 if isinstance(exc, NotFound | Unprocessable) else 1)
 
 
-def _dump(doc: Any) -> None:
-    typer.echo(json.dumps(doc, ensure_ascii=False, indent=1))
-
-
 def sparkline(counts: list[int]) -> str:
     """One character per period, scaled to the largest count; a dot for none."""
     top = max(counts, default=0)
@@ -202,7 +197,7 @@ def problems(
     except ServiceError as exc:
         _fail(exc, service, period)
     if as_json:
-        _dump(
+        dump_json(
             {
                 "problems": [
                     {
@@ -286,7 +281,7 @@ def show(
     except ServiceError as exc:
         _fail(exc, service)
     if as_json:
-        _dump(found.model_dump(mode="json"))
+        dump_json(found.model_dump(mode="json"))
         return
     _show(found)
 
@@ -401,7 +396,7 @@ def alerts(
     except ServiceError as exc:
         _fail(exc, service, period)
     if as_json:
-        _dump({"alerts": [a.model_dump(include=set(ALERT_KEYS)) for a in found]})
+        dump_json({"alerts": [a.model_dump(include=set(ALERT_KEYS)) for a in found]})
         return
     if not found:
         console.print(
@@ -458,7 +453,7 @@ def periods(ctx: typer.Context, as_json: JsonOpt = False, home: HomeOpt = None) 
     service = _service(home)
     found = service.periods().periods
     if as_json:
-        _dump({"periods": [p.model_dump() for p in found]})
+        dump_json({"periods": [p.model_dump() for p in found]})
         return
     if not found:
         console.print(f"No periods yet in {_where(service)}: analyse a batch first.")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -26,17 +26,18 @@ def admin_url() -> str:
 
 
 @contextmanager
-def fresh_database() -> Iterator[str]:
-    """A new, empty database on the test server; its URL. Dropped afterwards."""
+def _new_database(template: str | None = None) -> Iterator[str]:
+    """A new database on the test server (empty, or a copy of ``template``); its URL. Dropped afterwards."""
     import psycopg
 
     from tools import sql
 
     base = admin_url()
     name = "voc_t_" + uuid.uuid4().hex[:12]
+    copy_of = f' TEMPLATE "{template}"' if template else ""
     try:
         with psycopg.connect(base, autocommit=True, connect_timeout=10) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"{copy_of}')
     except psycopg.OperationalError as exc:
         pytest.fail(f"{ENV} is set but Postgres does not answer: {exc}")
     url = urlunsplit(urlsplit(base)._replace(path="/" + name))
@@ -48,23 +49,14 @@ def fresh_database() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@contextmanager
-def copy_database(url: str) -> Iterator[str]:
-    """A copy of the database at ``url`` (Postgres copies from a template); its URL. Dropped afterwards."""
-    import psycopg
+def fresh_database() -> AbstractContextManager[str]:
+    """A new, empty database on the test server; its URL. Dropped afterwards."""
+    return _new_database()
 
+
+def copy_database(url: str) -> AbstractContextManager[str]:
+    """A copy of the database at ``url`` (Postgres copies from a template); its URL. Dropped afterwards."""
     from tools import sql
 
     sql.close_pools(url)  # a template must have no one connected
-    base = admin_url()
-    source = urlsplit(url).path.lstrip("/")
-    name = "voc_t_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
-    copy = urlunsplit(urlsplit(base)._replace(path="/" + name))
-    try:
-        yield copy
-    finally:
-        sql.close_pools(copy)
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return _new_database(template=urlsplit(url).path.lstrip("/"))
