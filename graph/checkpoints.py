@@ -17,7 +17,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 
 from graph.state import ChunkOutput
 from tools.settings import Settings
-from tools.sql import Database, Migration, database, upsert
+from tools.sql import Database, Migration, database, rearm_idle_timer, upsert
 
 # Why the ledger: LangGraph saves a task's writes from the same thread pool that runs the tasks,
 # and the fan-out submits every chunk task of a batch at once, so the save of a finished chunk
@@ -208,14 +208,17 @@ class PgBatchSaver(Housekeeping, PostgresSaver):
             return super().put(config, checkpoint, metadata, new_versions)
         with self.lock, self.conn.transaction():  # type: ignore[union-attr]
             self._check_lease(config)
-            return super().put(config, checkpoint, metadata, new_versions)
+            saved = super().put(config, checkpoint, metadata, new_versions)
+            rearm_idle_timer(self.conn)
+            return saved
 
     def put_writes(self, config: Any, writes: Any, task_id: str, task_path: str = "") -> None:
         if self.fence is None:
             return super().put_writes(config, writes, task_id, task_path)
         with self.lock, self.conn.transaction():  # type: ignore[union-attr]
             self._check_lease(config)
-            return super().put_writes(config, writes, task_id, task_path)
+            super().put_writes(config, writes, task_id, task_path)
+            rearm_idle_timer(self.conn)
 
     def setup(self) -> None:
         upgrade(self.db)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
@@ -17,7 +18,11 @@ from typing import Any
 import numpy as np
 
 from loop import feedback, outbox, webhook_tables
-from tools.sql import Conn, Database, Migration, Row, chunked, placeholders, upsert
+from tools.sql import LOCK_WAIT_ERRORS, Conn, Database, Migration, Row, chunked, placeholders, upsert
+
+log = logging.getLogger("voc.warehouse")
+# Seconds a vector-cache write waits for another process's uncommitted copy of the same vectors.
+VECTOR_CACHE_LOCK_WAIT = 5.0
 
 # 3: webhooks (or actions); 4: both; 5: complaints.evidence; 6: confidence, engine; 7: corrections
 SCHEMA_VERSION = 7
@@ -328,11 +333,17 @@ class Warehouse:
     def cache_vectors(self, embedder: str, vectors: dict[str, np.ndarray]) -> None:
         if not vectors:
             return
-        with self.connect(serial=False) as conn:
-            conn.executemany(
-                "INSERT OR IGNORE INTO vectors (embedder, text_hash, vector) VALUES (?, ?, ?)",
-                [(embedder, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in vectors.items()],
-            )
+        try:
+            with self.connect(serial=False) as conn:
+                # Another process caching the same texts holds their keys until it commits; this
+                # cache is not worth waiting long for (the vectors are cached by the next run).
+                conn.limit_lock_wait(VECTOR_CACHE_LOCK_WAIT)
+                conn.executemany(
+                    "INSERT OR IGNORE INTO vectors (embedder, text_hash, vector) VALUES (?, ?, ?)",
+                    [(embedder, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in vectors.items()],
+                )
+        except LOCK_WAIT_ERRORS:
+            log.info("vector cache: %d vectors not cached, another process holds their keys", len(vectors))
 
     # ── identities ────────────────────────────────────────────────────────────────────────────
 

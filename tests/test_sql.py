@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -104,6 +109,48 @@ def test_stores_do_not_share_tables(backend: Settings) -> None:
         conn.execute("INSERT INTO items (id, n) VALUES ('only-in-jobs', 1)")
     with two.connect() as conn:
         assert conn.execute("SELECT count(*) FROM items").fetchone()[0] == 0
+
+
+FROZEN_WRITER = """
+import os, signal, sys
+from tools import sql
+sql.IDLE_IN_TRANSACTION_MS = 1000  # the real setting is a minute; the mechanism is the same
+db = sql.Database("warehouse", url=sys.argv[1])
+with db.transaction(serial=False) as conn:
+    conn.executemany("INSERT INTO items (id, n) VALUES (?, ?)", [(f"k{i}", i) for i in range(200)])
+    print("holding", flush=True)
+    os.kill(os.getpid(), signal.SIGSTOP)
+"""
+
+
+def test_a_frozen_writer_does_not_hold_its_row_locks_for_ever() -> None:
+    """A process stopped in the middle of a transaction (SIGSTOP, swapped out, cut off) keeps its
+    connection open, so only the server can end it. After a batch insert (sent as a pipeline) the
+    server must still end it: another writer of the same keys gets through, the frozen one's rows
+    are gone. This hung a worker for ten minutes in CI before the fix."""
+    from tests.pg import fresh_database
+
+    with fresh_database() as url:
+        db = sql.Database("warehouse", url=url)
+        db.migrate(STEPS)
+        child = subprocess.Popen(
+            [sys.executable, "-c", FROZEN_WRITER, url],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        try:
+            assert child.stdout is not None and child.stdout.readline().strip() == "holding"
+            with db.transaction(serial=False) as conn:
+                conn.execute("SET LOCAL lock_timeout = '20s'")  # without the fix: LockNotAvailable
+                conn.execute("INSERT OR IGNORE INTO items (id, n) VALUES (?, ?)", ("k7", -1))
+            with db.connect() as conn:
+                assert [tuple(r) for r in conn.execute("SELECT id, n FROM items")] == [("k7", -1)]
+        finally:
+            os.kill(child.pid, signal.SIGKILL)
+            child.wait()
+            if child.stdout is not None:
+                child.stdout.close()
 
 
 def test_url_passwords_never_show() -> None:

@@ -99,3 +99,39 @@ def test_voc_db_upgrade_is_idempotent_and_reports_every_store(backend: Settings)
     again = upgrade(backend)
     assert [(s.before, s.after) for s in again] == [(s.after, s.after) for s in first]
     assert {s.dialect for s in again} == {"postgres" if backend.database_url else "sqlite"}
+
+
+def test_caching_vectors_never_waits_long_on_another_process(backend: Settings) -> None:
+    """Two processes embedding the same texts both cache them; the second must not hang behind
+    the first's uncommitted copy (a frozen worker held one for ten minutes once). It caches what it
+    can and goes on; the vectors are there once the first commits."""
+    import numpy as np
+
+    from loop.warehouse import Warehouse
+
+    warehouse = Warehouse(database(backend, "warehouse"))
+    vector = np.ones(4, dtype=np.float32)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with warehouse.connect(serial=False) as conn:
+            sql = "INSERT INTO vectors (embedder, text_hash, vector) VALUES (?, ?, ?)"
+            conn.execute(sql, ("e", "h1", vector.tobytes()))
+            holding.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(30)
+        other = threading.Thread(target=warehouse.cache_vectors, args=("e", {"h1": vector, "h2": vector}))
+        other.start()
+        other.join(timeout=30 if backend.database_url else 0.5)
+        waited_out = not other.is_alive()
+    finally:
+        release.set()
+        holder.join()
+    if backend.database_url:  # SQLite has one writer at a time: the second simply waits its turn
+        assert waited_out, "cache_vectors still waiting for another transaction after 30 s"
+    other.join()
+    assert set(warehouse.cached_vectors("e", ["h1", "h2"])) >= {"h1"}

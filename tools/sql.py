@@ -65,9 +65,12 @@ try:
     import psycopg as _psycopg
 
     INTEGRITY_ERRORS: tuple[type[Exception], ...] = (sqlite3.IntegrityError, _psycopg.IntegrityError)
+    # What a statement raises after waiting longer than Conn.limit_lock_wait allows (Postgres).
+    LOCK_WAIT_ERRORS: tuple[type[Exception], ...] = (_psycopg.errors.LockNotAvailable,)
     _DRIVER_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, _psycopg.Error)
 except ImportError:  # pragma: no cover - psycopg is a dependency; SQLite-only without it
     INTEGRITY_ERRORS = (sqlite3.IntegrityError,)
+    LOCK_WAIT_ERRORS = ()
     _DRIVER_ERRORS = (sqlite3.Error,)
 
 
@@ -214,6 +217,15 @@ def _pg_rows(cursor: Any) -> Callable[[Sequence[Any]], _PgRow]:
     return lambda values: _PgRow(values, index)
 
 
+def rearm_idle_timer(raw: Any) -> None:
+    """Call after a psycopg ``executemany`` inside a transaction (psycopg sends the rows as a
+    pipeline). The message ending the pipeline leaves the server "idle in transaction" with its
+    idle timer disarmed, so a process frozen right after would hold its locks for ever (the
+    server's ``idle_in_transaction_session_timeout`` never fires). One plain statement re-arms it."""
+    if raw.info.transaction_status != raw.info.transaction_status.IDLE:
+        raw.execute("SELECT 1")
+
+
 class Conn:
     """One connection of either dialect, speaking the SQLite text the stores are written in."""
 
@@ -231,7 +243,15 @@ class Conn:
             return self.raw.executemany(sql, rows)
         cur = self.raw.cursor()
         cur.executemany(to_postgres(sql), list(rows))
+        rearm_idle_timer(self.raw)
         return cur
+
+    def limit_lock_wait(self, seconds: float) -> None:
+        """In this transaction, fail with one of ``LOCK_WAIT_ERRORS`` rather than wait longer than
+        ``seconds`` for another transaction's row locks (Postgres; on SQLite the connection's busy
+        timeout already bounds every wait). For best-effort writes such as a cache."""
+        if self.dialect == "postgres":
+            self.raw.execute(f"SET LOCAL lock_timeout = {int(seconds * 1000)}")
 
     def script(self, ddl: str) -> None:
         """Run a schema script (``;``-separated statements) in this dialect's types."""
