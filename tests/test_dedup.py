@@ -100,3 +100,30 @@ def test_order_decides_which_is_the_original() -> None:
 
 def test_empty_batch() -> None:
     assert find_duplicates([]) == {}
+
+
+def test_no_pair_at_the_threshold_is_missed() -> None:
+    """Every pair at or above the similarity threshold is found, not most of them (a sampling
+    scheme such as MinHash misses some pairs near the threshold: counted twice)."""
+    import random
+
+    rng = random.Random(7)
+    alphabet = BASE.replace("，", "") + "网点信用卡理财"
+
+    def grams(text: str) -> set[str]:
+        return {text[i : i + 3] for i in range(len(text) - 2)}
+
+    items, expected = [], {}
+    for n in range(300):
+        base = "".join(rng.choice(alphabet) for _ in range(60))
+        copy = list(base)
+        for pos in rng.sample(range(60), 2):
+            copy[pos] = "啊"
+        near = "".join(copy)
+        a, b = grams(base), grams(near)
+        items += [(f"o{n}", base), (f"c{n}", near)]
+        if len(a & b) / len(a | b) >= 0.8:
+            expected[f"c{n}"] = f"o{n}"
+    assert len(expected) > 100
+    found = find_duplicates(items)
+    assert {k: v for k, v in found.items() if k in expected} == expected
