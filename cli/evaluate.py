@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from cli.common import HomeOpt, build_settings, console, err, load_deps
+from services.config import WORKER_NICE
 from tools.deps import Deps
 
 if TYPE_CHECKING:
@@ -353,9 +354,9 @@ def bench(
             "--worker-nice",
             min=0,
             max=19,
-            help="With --workers: start the workers under `nice -n` this (the API beside them comes first).",
+            help="With --workers: the workers' `voc worker --nice` (0: the API's priority).",
         ),
-    ] = 0,
+    ] = WORKER_NICE,
     home: HomeOpt = None,
 ) -> None:
     """Measure throughput end to end against the embedding-only floor, stage times and peak RSS.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 from typing import Annotated, Any
@@ -12,6 +13,7 @@ import typer
 from rich.table import Table
 
 from cli.common import HomeOpt, build_settings, console, err, exit_on_data_file_error
+from services.config import WORKER_NICE
 from tools.sql import DB_ERRORS
 
 app = typer.Typer()
@@ -29,6 +31,16 @@ def worker(
             help="Chunk tasks computed at once (threads); one per core is the most that helps.",
         ),
     ] = 1,
+    nice: Annotated[
+        int,
+        typer.Option(
+            "--nice",
+            min=0,
+            max=19,
+            help="Lower this process's CPU priority by this much (as `nice -n`), so an API on the same "
+            "machine answers first; nothing changes on a machine of its own. 0 keeps the priority.",
+        ),
+    ] = WORKER_NICE,
     home: HomeOpt = None,
     log_level: Annotated[str, typer.Option(help="critical, error, warning, info or debug.")] = "info",
 ) -> None:
@@ -44,6 +56,8 @@ def worker(
     from services.worker import Worker
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if nice:
+        os.nice(nice)
     settings = build_settings(home)
     if not settings.database_url:
         err.print(
@@ -58,7 +72,7 @@ def worker(
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)
-    console.print(f"voc worker {w.id}: {concurrency} slot(s); Ctrl-C stops it")
+    console.print(f"voc worker {w.id}: {concurrency} slot(s), nice {os.nice(0)}; Ctrl-C stops it")
     try:
         w.serve_forever()
     except KeyboardInterrupt:

@@ -73,7 +73,7 @@ class WorkersBenchReport(BaseModel):
 
     embedder: str
     cpus: int
-    worker_nice: int  # workers started with `nice -n` this (0: the API's priority)
+    worker_nice: int  # the workers' `voc worker --nice` (0: the API's priority)
     runs: list[WorkerRun]
     accept: AcceptLatency | None
 
@@ -137,11 +137,9 @@ class Fleet:
         self.base = f"http://127.0.0.1:{self.port}"
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-    def _spawn(self, name: str, args: list[str], nice: int = 0) -> None:
+    def _spawn(self, name: str, args: list[str]) -> None:
         log = self.home / f"{name}.log"
         cmd = [sys.executable, "-m", "cli.main", *args]
-        if nice:
-            cmd = ["nice", "-n", str(nice), *cmd]
         with log.open("ab") as fh:
             proc = subprocess.Popen(cmd, env=self.env, stdout=fh, stderr=subprocess.STDOUT)
         self.procs.append((name, proc))
@@ -150,7 +148,8 @@ class Fleet:
         """Start everything; return once the API is ready and every worker has registered."""
         self._spawn("api", ["serve", "--no-workers", "--port", str(self.port), "--log-level", "warning"])
         for i in range(self.workers):
-            self._spawn(f"worker-{i}", ["worker", "--concurrency", "1", "--log-level", "warning"], self.nice)
+            args = ["worker", "--concurrency", "1", "--nice", str(self.nice), "--log-level", "warning"]
+            self._spawn(f"worker-{i}", args)
         self._until(lambda: self._ready() and self._registered() == self.workers, START_TIMEOUT, "start")
 
     def _ready(self) -> bool:

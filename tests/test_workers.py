@@ -311,6 +311,8 @@ def test_a_killed_worker_s_chunks_are_redone_and_it_shows_as_silent(
     cluster.until(lambda: _answers(f"{base}/readyz"), 120, "/readyz")
     ready = httpx.get(f"{base}/readyz").json()
     assert ready["checks"]["workers"]["detail"].startswith("2 voc worker process(es) alive")
+    # Workers run below the API's priority by default, so accepting stays fast beside them.
+    assert os.getpriority(os.PRIO_PROCESS, w1.pid) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
 
     batch_id = post(base, big_batch)["batch_id"]
     cluster.until(lambda: cluster.job(batch_id)["runner"] is not None, 120, "a worker to claim the batch")
