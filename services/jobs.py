@@ -15,7 +15,7 @@ from graph import chunk_queue
 from graph.run import PreparedBatch
 from loop import outbox
 from tools.schema import BatchResult, Complaint, ComplaintResult, LabelSpike, Problem, RowError, RunStats
-from tools.sql import INTEGRITY_ERRORS, Conn, Database, Migration, Row
+from tools.sql import INTEGRITY_ERRORS, Conn, Database, Migration, Row, placeholders, session_name
 
 SCHEMA = (
     """
@@ -506,6 +506,28 @@ class JobStore:
         with self._connect() as db:
             rows = db.execute("SELECT status, count(*) FROM chunk_tasks GROUP BY status").fetchall()
         return {r[0]: int(r[1]) for r in rows}
+
+    def end_silent_workers_sessions(self, within: float) -> int:
+        """Postgres: end the database sessions of registered workers silent for longer than
+        ``within`` (presumed dead; their batches and chunks go to others). A frozen process keeps
+        its connections open, and one stopped while sending a pipeline holds its locks with no
+        server timeout at all; this frees them. How many sessions were ended (SQLite: none, a
+        frozen writer there is bounded by the other writers' busy timeout)."""
+        if self.db.dialect != "postgres":
+            return 0
+        with self._connect() as db:
+            silent = db.execute(
+                "SELECT id FROM workers WHERE stopped_at IS NULL AND heartbeat < ?", (time.time() - within,)
+            ).fetchall()
+            if not silent:
+                return 0
+            names = [session_name(r["id"]) for r in silent]
+            ended = db.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                f"WHERE application_name IN ({placeholders(len(names))}) AND pid <> pg_backend_pid()",
+                names,
+            ).fetchall()
+        return sum(1 for r in ended if r[0])
 
     def is_live_worker(self, runner: str, within: float) -> bool | None:
         """Whether a runner id is a registered worker with a recent heartbeat (None: not a worker)."""

@@ -62,6 +62,7 @@ class JobRunner:
         max_attempts: int,
         chunk_queue: ChunkQueue | None = None,
         keep_checkpoints: bool = False,
+        runner_id: str | None = None,
     ) -> None:
         self.jobs = jobs
         # With a chunk queue (a `voc worker`), the batches this runner drives have their chunks
@@ -73,7 +74,7 @@ class JobRunner:
         self.workers = workers
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
-        self.runner_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.runner_id = runner_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wake = threading.Condition()
         self._stop = threading.Event()
         self._workers: list[threading.Thread] = []
@@ -207,6 +208,10 @@ class JobRunner:
                     runner_gone, self.lease_seconds, self.max_attempts
                 ):
                     self.notify()
+                if not self._stop.is_set() and (
+                    ended := self.jobs.end_silent_workers_sessions(self.lease_seconds)
+                ):
+                    log.warning("ended %d database session(s) of workers silent past their lease", ended)
             except Exception:
                 log.exception("housekeeping failed")
             if self._stop.is_set():

@@ -31,7 +31,7 @@ from services.holder import DepsHolder
 from services.jobs import JobStore
 from services.runner import JobRunner
 from tools.settings import Settings
-from tools.sql import database
+from tools.sql import database, process_id
 
 log = logging.getLogger("voc.worker")
 
@@ -57,6 +57,9 @@ class Worker:
             api.max_attempts,
             chunk_queue=self.queue,
             keep_checkpoints=api.keep_checkpoints,
+            # The process's own id: its database sessions carry it, so they can be ended if it
+            # goes silent (JobStore.end_silent_workers_sessions).
+            runner_id=process_id(),
         )
         self.id = self.runner.runner_id
         self._stop = threading.Event()

@@ -135,3 +135,32 @@ def test_caching_vectors_never_waits_long_on_another_process(backend: Settings) 
         assert waited_out, "cache_vectors still waiting for another transaction after 30 s"
     other.join()
     assert set(warehouse.cached_vectors("e", ["h1", "h2"])) >= {"h1"}
+
+
+def test_a_silent_worker_s_database_sessions_are_ended(backend: Settings) -> None:
+    """A worker frozen past its lease keeps its connections, and whatever it had locked, for as
+    long as it stays frozen. The others end its sessions (Postgres); a live worker's are kept."""
+    from tools.sql import session_name
+
+    jobs = JobStore(database(backend, "jobs"))
+    jobs.worker_started("host-a:11:frozen", "host-a", 11, 1)
+    jobs.worker_started("host-b:22:alive", "host-b", 22, 1)
+    with jobs.db.transaction() as conn:
+        conn.execute("UPDATE workers SET heartbeat = heartbeat - 600 WHERE id = 'host-a:11:frozen'")
+    if not backend.database_url:
+        assert jobs.end_silent_workers_sessions(within=60) == 0
+        return
+    import psycopg
+
+    frozen = psycopg.connect(backend.database_url, application_name=session_name("host-a:11:frozen"))
+    alive = psycopg.connect(backend.database_url, application_name=session_name("host-b:22:alive"))
+    try:
+        frozen.execute("SELECT 1")  # inside a transaction now, as a stopped process would be
+        alive.execute("SELECT 1")
+        assert jobs.end_silent_workers_sessions(within=60) == 1
+        with pytest.raises(psycopg.OperationalError):
+            frozen.execute("SELECT 1")
+        alive.execute("SELECT 1")  # still served
+    finally:
+        frozen.close()
+        alive.close()

@@ -27,10 +27,13 @@ with its own small connection pool (psycopg 3, health-checked on checkout).
 from __future__ import annotations
 
 import atexit
+import os
 import re
+import socket
 import sqlite3
 import threading
 import time
+import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -72,6 +75,24 @@ except ImportError:  # pragma: no cover - psycopg is a dependency; SQLite-only w
     INTEGRITY_ERRORS = (sqlite3.IntegrityError,)
     LOCK_WAIT_ERRORS = ()
     _DRIVER_ERRORS = (sqlite3.Error,)
+
+
+_PROCESS: tuple[int, str] | None = None
+
+
+def process_id() -> str:
+    """This process's id on every machine: ``host:pid:random`` (a new one after a fork). Its
+    Postgres sessions carry it as their application name (:func:`session_name`), so another
+    process can end them once this one is presumed dead (``JobStore.end_silent_workers_sessions``)."""
+    global _PROCESS
+    if _PROCESS is None or _PROCESS[0] != os.getpid():
+        _PROCESS = (os.getpid(), f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
+    return _PROCESS[1]
+
+
+def session_name(process: str) -> str:
+    """The Postgres ``application_name`` of a process's sessions (at most 63 characters)."""
+    return f"voc {process}"[:63]
 
 
 class StorageError(RuntimeError):
@@ -365,6 +386,7 @@ class Database:
                     max_size=6,
                     kwargs={
                         "autocommit": True,
+                        "application_name": session_name(process_id()),
                         "options": f"-c search_path={self.schema} "
                         f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
                     },
