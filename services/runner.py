@@ -8,12 +8,12 @@ import os
 import socket
 import threading
 import time
-import uuid
 
 from graph.chunk_queue import ChunkQueue
 from graph.run import open_checkpointer, run_prepared
 from services.holder import DepsHolder
 from services.jobs import Job, JobStore
+from tools.sql import new_runner_id
 
 log = logging.getLogger("voc.api")
 
@@ -74,7 +74,7 @@ class JobRunner:
         self.workers = workers
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
-        self.runner_id = runner_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.runner_id = runner_id or new_runner_id()
         self._wake = threading.Condition()
         self._stop = threading.Event()
         self._workers: list[threading.Thread] = []

@@ -302,6 +302,20 @@ def mid_batch(c: Cluster, batch_id: str, min_done: int, queued: int = 40) -> Cal
     return ok
 
 
+def half_way_with_two_workers(
+    cluster: Cluster, rows: list[dict[str, Any]]
+) -> tuple[dict[str, Proc], str, str, str]:
+    """Two workers and an API; ``rows`` posted as one batch and run until half way. The workers by
+    id, the API's base URL, the batch id and the id of the worker driving it."""
+    workers = dict([cluster.worker()[::-1], cluster.worker()[::-1]])
+    _, base = cluster.api()
+    batch_id = post(base, rows)["batch_id"]
+    cluster.until(lambda: cluster.job(batch_id)["runner"] is not None, 120, "a worker to claim the batch")
+    driver = cluster.job(batch_id)["runner"]
+    cluster.until(mid_batch(cluster, batch_id, 20), 300, "the batch to be half way", *workers.values())
+    return workers, base, batch_id, driver
+
+
 def test_a_killed_worker_s_chunks_are_redone_and_it_shows_as_silent(
     cluster: Cluster, big_batch: list[dict[str, Any]]
 ) -> None:
@@ -358,12 +372,7 @@ def test_a_killed_worker_s_chunks_are_redone_and_it_shows_as_silent(
 def test_a_batch_whose_driver_is_killed_resumes_on_the_other_worker(
     cluster: Cluster, big_batch: list[dict[str, Any]]
 ) -> None:
-    workers = dict([cluster.worker()[::-1], cluster.worker()[::-1]])
-    _, base = cluster.api()
-    batch_id = post(base, big_batch)["batch_id"]
-    cluster.until(lambda: cluster.job(batch_id)["runner"] is not None, 120, "a worker to claim the batch")
-    driver = cluster.job(batch_id)["runner"]
-    cluster.until(mid_batch(cluster, batch_id, 20), 300, "the batch to be half way", *workers.values())
+    workers, base, batch_id, driver = half_way_with_two_workers(cluster, big_batch)
     workers[driver].kill()
 
     assert_every_complaint_once(cluster, base, batch_id, big_batch)
@@ -380,12 +389,7 @@ def test_a_frozen_driver_cannot_write_into_the_batch_another_worker_took_over(
     """SIGSTOP, not SIGKILL: the driver's process is alive (so only its lease can tell), the other
     worker takes the batch over, then the frozen one wakes up mid-run with its graph still going.
     The lease fence must stop its checkpoint writes, or the chain would fork."""
-    workers = dict([cluster.worker()[::-1], cluster.worker()[::-1]])
-    _, base = cluster.api()
-    batch_id = post(base, big_batch)["batch_id"]
-    cluster.until(lambda: cluster.job(batch_id)["runner"] is not None, 120, "a worker to claim the batch")
-    driver = cluster.job(batch_id)["runner"]
-    cluster.until(mid_batch(cluster, batch_id, 20), 300, "the batch to be half way", *workers.values())
+    workers, base, batch_id, driver = half_way_with_two_workers(cluster, big_batch)
     frozen = workers[driver]
     os.kill(frozen.pid, signal.SIGSTOP)
     try:
@@ -416,12 +420,7 @@ def test_a_driver_that_lost_its_batch_while_frozen_goes_back_to_work(
     queued; it must see it lost the batch and give up, not wait for ever holding its only
     driving slot: once the other worker is gone, the next batch needs it."""
     cluster.keep_checkpoints = False
-    workers = dict([cluster.worker()[::-1], cluster.worker()[::-1]])
-    _, base = cluster.api()
-    batch_id = post(base, big_batch)["batch_id"]
-    cluster.until(lambda: cluster.job(batch_id)["runner"] is not None, 120, "a worker to claim the batch")
-    driver = cluster.job(batch_id)["runner"]
-    cluster.until(mid_batch(cluster, batch_id, 20), 300, "the batch to be half way", *workers.values())
+    workers, base, batch_id, driver = half_way_with_two_workers(cluster, big_batch)
     frozen = workers.pop(driver)
     (other,) = workers.values()
     os.kill(frozen.pid, signal.SIGSTOP)

@@ -80,13 +80,19 @@ except ImportError:  # pragma: no cover - psycopg is a dependency; SQLite-only w
 _PROCESS: tuple[int, str] | None = None
 
 
+def new_runner_id() -> str:
+    """A new id of something that runs work: ``host:pid:random`` (``services.runner.runner_gone``
+    reads the host and pid back)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 def process_id() -> str:
     """This process's id on every machine: ``host:pid:random`` (a new one after a fork). Its
     Postgres sessions carry it as their application name (:func:`session_name`), so another
     process can end them once this one is presumed dead (``JobStore.end_silent_workers_sessions``)."""
     global _PROCESS
     if _PROCESS is None or _PROCESS[0] != os.getpid():
-        _PROCESS = (os.getpid(), f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
+        _PROCESS = (os.getpid(), new_runner_id())
     return _PROCESS[1]
 
 
